@@ -1,0 +1,1 @@
+"""The kernel's own plugins: they register through the same hooks as every other plugin."""

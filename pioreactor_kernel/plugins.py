@@ -1,0 +1,266 @@
+"""Plugin discovery and registries, built so that no plugin can break ``pio`` or another plugin.
+
+Plugins come from the ``pioreactor.plugins`` entry-point group and from single ``.py`` files
+in the data dir's ``plugins/`` folder. Each is imported and registered inside its own ``try``;
+a failure is recorded (``pio plugins list`` shows it), anything the plugin had registered is
+undone, and loading carries on. ``PIO_LOAD_PLUGINS=a,b`` loads only those (empty: none) and
+``[plugins] disabled = a,b`` in config (or ``PIO_DISABLE_PLUGINS``) skips some; the essential
+kernel plugin is always loaded.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+
+ENTRY_POINT_GROUP = "pioreactor.plugins"
+LOAD_ENV = "PIO_LOAD_PLUGINS"
+DISABLE_ENV = "PIO_DISABLE_PLUGINS"
+ESSENTIAL_PLUGINS = ("kernel_commands",)
+REGISTRATION_HOOKS = ("register_jobs", "register_automations", "register_hardware", "register_ui", "register_tables")
+
+hookimpl = pluggy.HookimplMarker("pioreactor")
+logger = logging.getLogger("pioreactor.plugins")
+
+
+class PluginError(Exception):
+    pass
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    source: str  # "entry point" or the file's path
+    dist: str | None = None
+    version: str | None = None
+    status: str = "loaded"  # loaded | disabled | failed
+    error: str | None = None
+    hooks: list[str] = field(default_factory=list)
+    import_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One thing a plugin registered: a job, automation, backend, table set or UI spec."""
+
+    kind: str  # the hook's noun: job, automation, hardware, ui, tables
+    name: str
+    target: Any  # usually "module:attribute"
+    plugin: str
+    help: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def load(self) -> Any:
+        return import_target(self.target)
+
+
+def import_target(target: Any) -> Any:
+    """Resolve ``"package.module:attr.sub"``; anything else is returned unchanged."""
+    if not isinstance(target, str):
+        return target
+    module_name, _, attr = target.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in filter(None, attr.split(".")):
+        obj = getattr(obj, part)
+    return obj
+
+
+class PioPluginManager:
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager("pioreactor")
+        self.pm.add_hookspecs(hookspecs)
+        self.plugins: dict[str, PluginInfo] = {}
+        self.registrations: dict[str, dict[Any, Registration]] = {
+            "job": {}, "automation": {}, "hardware": {}, "ui": {}, "tables": {},
+        }
+        self.loaded = False
+
+    # ---------------------------------------------------------------- discovery
+    def load(self) -> PioPluginManager:
+        if self.loaded:
+            return self
+        self.loaded = True
+        wanted, disabled = _selection()
+        for name, source, dist, version, loader in _candidates():
+            info = PluginInfo(name=name, source=source, dist=dist, version=version)
+            if name in self.plugins:
+                info.status, info.error = "failed", f"another plugin is already called {name!r} ({self.plugins[name].source})"
+                self.plugins[f"{name} ({source})"] = info
+                continue
+            self.plugins[name] = info
+            essential = name in ESSENTIAL_PLUGINS
+            if not essential and (
+                (wanted is not None and name not in wanted and dist not in wanted) or name in disabled or dist in disabled
+            ):
+                info.status = "disabled"
+                continue
+            self._load_one(info, loader)
+        return self
+
+    def _load_one(self, info: PluginInfo, loader: Callable[[], ModuleType]) -> None:
+        start = time.perf_counter()
+        try:
+            module = loader()
+            self.pm.register(module, name=info.name)
+            self.pm.check_pending()
+        except (Exception, SystemExit) as e:  # noqa: BLE001 - any failure of a plugin is reported, not raised
+            self._fail(info, e)
+            return
+        finally:
+            info.import_ms = (time.perf_counter() - start) * 1000
+        info.hooks = sorted(impl_name for impl_name in dir(module) if impl_name in hookspecs.HOOK_NAMES
+                            and hasattr(getattr(module, impl_name), "pioreactor_impl"))
+        for hook_name in REGISTRATION_HOOKS:
+            if hook_name in info.hooks:
+                try:
+                    getattr(module, hook_name)(self._registrar(hook_name, info.name))
+                except Exception as e:  # noqa: BLE001
+                    self._fail(info, e, during=hook_name)
+                    return
+
+    def _fail(self, info: PluginInfo, error: BaseException, during: str | None = None) -> None:
+        info.status = "failed"
+        info.error = f"{type(error).__name__}: {error}" + (f" (in {during})" if during else "")
+        if self.pm.get_plugin(info.name) is not None:
+            self.pm.unregister(name=info.name)
+        for table in self.registrations.values():
+            for key in [k for k, r in table.items() if r.plugin == info.name]:
+                del table[key]
+        logger.warning("plugin %s failed to load: %s", info.name, info.error)
+
+    def _registrar(self, hook_name: str, plugin: str) -> Callable[..., None]:
+        kind = {"register_jobs": "job", "register_automations": "automation", "register_hardware": "hardware",
+                "register_ui": "ui", "register_tables": "tables"}[hook_name]
+        table = self.registrations[kind]
+
+        def register(*args: Any, help: str = "", **extra: Any) -> None:  # noqa: A002 - click's word
+            if kind == "automation":
+                automation_kind, name, target = args
+                key: Any = (automation_kind, name)
+                extra = {**extra, "automation_kind": automation_kind}
+            elif kind == "ui":
+                ui_kind, spec = args
+                name, target = str(spec.get("name") or spec.get("id") or len(table)), spec
+                key = (ui_kind, plugin, name)
+                extra = {**extra, "ui_kind": ui_kind}
+            else:
+                name, target = args
+                key = name
+            if key in table:
+                raise PluginError(f"{kind} {name!r} is already registered by plugin {table[key].plugin!r}")
+            table[key] = Registration(kind, name, target, plugin, help, extra)
+
+        return register
+
+    # ---------------------------------------------------------------- queries
+    @property
+    def jobs(self) -> dict[str, Registration]:
+        return self.registrations["job"]
+
+    def automations(self, kind: str) -> dict[str, Registration]:
+        return {name: r for (k, name), r in self.registrations["automation"].items() if k == kind}
+
+    def config_defaults(self) -> dict[str, dict[str, str]]:
+        merged: dict[str, dict[str, str]] = {}
+        for impl in self.pm.hook.config_defaults.get_hookimpls()[::-1]:  # pluggy lists last-registered first
+            try:
+                result = impl.function() or {}
+                for section, values in result.items():
+                    merged.setdefault(section, {}).update({k.lower(): str(v) for k, v in values.items()})
+            except Exception as e:  # noqa: BLE001
+                logger.error("plugin %s: config_defaults failed: %s", impl.plugin_name, e)
+        return merged
+
+    def notify(self, hook_name: str, **kwargs: Any) -> None:
+        """Call an observer hook on every plugin; one failing observer does not stop the others."""
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            try:
+                impl.function(**kwargs)
+            except Exception as e:  # noqa: BLE001
+                logger.error("plugin %s: %s failed: %s", impl.plugin_name, hook_name, e)
+
+    def add_commands(self, cli: Any) -> None:
+        for impl in self.pm.hook.register_commands.get_hookimpls()[::-1]:
+            try:
+                impl.function(cli=cli)
+            except Exception as e:  # noqa: BLE001
+                info = self.plugins.get(impl.plugin_name)
+                if info is not None:
+                    self._fail(info, e, during="register_commands")
+
+
+def _selection() -> tuple[set[str] | None, set[str]]:
+    env = os.environ.get(LOAD_ENV)
+    wanted = None if env is None else {n.strip() for n in env.split(",") if n.strip()}
+    disabled = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
+    try:
+        from .config import Config
+
+        disabled |= set(Config.load().getlist("plugins", "disabled"))
+    except Exception as e:  # noqa: BLE001 - a broken config is reported by the command that reads it
+        logger.debug("could not read the disabled plugins from config: %s", e)
+    return wanted, disabled
+
+
+def _candidates() -> list[tuple[str, str, str | None, str | None, Callable[[], ModuleType]]]:
+    from importlib.metadata import entry_points
+
+    found: list[tuple[str, str, str | None, str | None, Callable[[], ModuleType]]] = []
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: (e.name not in ESSENTIAL_PLUGINS, e.name)):
+        dist = getattr(ep, "dist", None)
+        found.append((ep.name, "entry point", dist.name if dist else None, dist.version if dist else None, ep.load))
+    from .paths import data_dir
+
+    folder = data_dir() / "plugins"
+    for path in sorted(folder.glob("*.py")) if folder.is_dir() else ():
+        found.append((path.stem, str(path), None, None, _file_loader(path)))
+    return found
+
+
+def _file_loader(path: Path) -> Callable[[], ModuleType]:
+    def load() -> ModuleType:
+        module_name = f"pio_local_plugin_{path.stem}"
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        if spec is None or spec.loader is None:
+            raise PluginError(f"cannot import {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[module_name]
+            raise
+        return module
+
+    return load
+
+
+_manager: PioPluginManager | None = None
+
+
+def plugin_manager() -> PioPluginManager:
+    """The process's plugin manager, loaded once (idempotent)."""
+    global _manager
+    if _manager is None:
+        _manager = PioPluginManager()
+        _manager.load()
+    return _manager
+
+
+def reset_plugin_manager() -> None:
+    """Forget the loaded plugins (tests; after installing a plugin in-process)."""
+    global _manager
+    _manager = None

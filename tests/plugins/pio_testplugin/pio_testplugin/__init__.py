@@ -1,0 +1,1 @@
+"""A small plugin the kernel's tests install: a job, an action, a command and config defaults."""
