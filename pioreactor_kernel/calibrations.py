@@ -37,7 +37,7 @@ class Calibration(msgspec.Struct, kw_only=True):
     recorded_x: list[float] = []
     recorded_y: list[float] = []
     curve_type: str = "poly"  # poly | monotone
-    curve_data: list[float] | list[list[float]] = []
+    curve_data: list[float | list[float]] = []
     created_at: str = msgspec.field(default_factory=current_utc_timestamp)
     meta: dict[str, Any] = {}
 

@@ -28,8 +28,12 @@ class PioGroup(click.Group):
         super().__init__(*args, **kwargs)
         self.lazy: dict[str, LazyCommand] = {}
 
-    def add_lazy_command(self, path: str, target: str, help: str = "") -> None:  # noqa: A002
-        """Register ``target`` (``"module:click_command"``) as ``pio <path>``; path words name sub-groups."""
+    def add_lazy_command(self, path: str, target: str, help: str = "", *, replace: bool = False) -> None:  # noqa: A002
+        """Register ``target`` (``"module:click_command"``) as ``pio <path>``; path words name sub-groups.
+
+        ``replace=True`` lets a plugin supersede a command it extends (e.g. the leader's
+        ``pio logs``, which adds database queries to the kernel's log-file view).
+        """
         *groups, name = path.split()
         group: PioGroup = self
         for word in groups:
@@ -40,8 +44,9 @@ class PioGroup(click.Group):
             if not isinstance(sub, PioGroup):
                 raise click.UsageError(f"cannot add {path!r}: {word!r} is not a group")
             group = sub
-        if name in group.lazy or name in group.commands:
+        if (name in group.lazy or name in group.commands) and not replace:
             raise ValueError(f"the command `pio {path}` is already registered")
+        group.commands.pop(name, None)
         group.lazy[name] = LazyCommand(target, help)
 
     def list_commands(self, ctx: click.Context) -> list[str]:

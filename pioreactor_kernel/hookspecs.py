@@ -14,7 +14,7 @@ Registration hooks take *import paths* ("module:attribute") rather than objects,
 loading every plugin (for ``pio --help``) imports no job code; the kernel imports a target
 only when it is used. The kernel's own commands are registered through these same hooks
 (``pioreactor_kernel.builtin.commands``). The reference in docs/hooks.md is generated from
-this module (``python -m pioreactor_kernel.plugins --hooks-markdown``).
+this module (``python -m pioreactor_kernel.hookdocs``).
 """
 
 from __future__ import annotations

@@ -125,7 +125,10 @@ class BackgroundJob(metaclass=_JobMeta):
             try:
                 self.on_disconnected()
             except Exception:
-                self.logger.exception("on_disconnected failed")
+                if self.__dict__.get("_half_built"):  # __init__ failed: attributes may be missing
+                    self.logger.debug("on_disconnected of a job that failed to start", exc_info=True)
+                else:
+                    self.logger.exception("on_disconnected failed")
             from .plugins import plugin_manager
 
             plugin_manager().notify("job_stopped", job=self)
@@ -140,6 +143,7 @@ class BackgroundJob(metaclass=_JobMeta):
 
     def _abort(self) -> None:
         """Undo a half-built job (its ``__init__`` raised)."""
+        self._half_built = True
         try:
             if hasattr(self, "client"):
                 self.clean_up()

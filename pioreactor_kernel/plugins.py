@@ -139,7 +139,7 @@ class PioPluginManager:
         for table in self.registrations.values():
             for key in [k for k, r in table.items() if r.plugin == info.name]:
                 del table[key]
-        logger.warning("plugin %s failed to load: %s", info.name, info.error)
+        logger.warning("plugin %s failed to load (`pio plugins list` shows why): %s", info.name, info.error)
 
     def _registrar(self, hook_name: str, plugin: str) -> Callable[..., None]:
         kind = {"register_jobs": "job", "register_automations": "automation", "register_hardware": "hardware",
@@ -175,7 +175,7 @@ class PioPluginManager:
 
     def config_defaults(self) -> dict[str, dict[str, str]]:
         merged: dict[str, dict[str, str]] = {}
-        for impl in self.pm.hook.config_defaults.get_hookimpls()[::-1]:  # pluggy lists last-registered first
+        for impl in self.pm.hook.config_defaults.get_hookimpls():  # registration order: later plugins override
             try:
                 result = impl.function() or {}
                 for section, values in result.items():
@@ -193,7 +193,7 @@ class PioPluginManager:
                 logger.error("plugin %s: %s failed: %s", impl.plugin_name, hook_name, e)
 
     def add_commands(self, cli: Any) -> None:
-        for impl in self.pm.hook.register_commands.get_hookimpls()[::-1]:
+        for impl in self.pm.hook.register_commands.get_hookimpls():  # the kernel first
             try:
                 impl.function(cli=cli)
             except Exception as e:  # noqa: BLE001

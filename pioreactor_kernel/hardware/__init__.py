@@ -1,0 +1,117 @@
+"""Hardware for jobs: devices by role, from the backend that config selects, safe to lose.
+
+A job asks for a device by its role in the physical map (or by channel) and gets an object
+satisfying the protocols of :mod:`.protocols`::
+
+    from pioreactor_kernel import hardware
+
+    with hardware.open_pwm("heater", owner="temperature_automation") as heater, \\
+         hardware.open_temperature_sensor(owner="temperature_automation") as sensor:
+        heater.set_duty(25)
+        sensor.read_celsius()
+
+Every device is owned by one process at a time (:class:`ChannelBusy` names the holder). Every
+output (PWM, LED) is on only under a lease this process renews; the unit's watchdog switches it
+off within about a second if the process dies or hangs. See docs/hardware.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .devices import ADC, LED, PWM, Device, Output, Tachometer, Thermometer
+from .hwmap import (
+    ALT_MEDIA,
+    DEFAULT_MAP,
+    HEATER,
+    IR_LED,
+    MEDIA,
+    PUMPS,
+    STIRRING,
+    TACHOMETER,
+    VIAL_TEMPERATURE,
+    WASTE,
+    HardwareMap,
+)
+from .ownership import ChannelBusy, holder_of
+from .protocols import (
+    AnalogInput,
+    Backend,
+    EdgeCounter,
+    HardwareError,
+    LEDOutput,
+    PWMOutput,
+    TemperatureSensor,
+)
+
+__all__ = [
+    "ADC", "ALT_MEDIA", "DEFAULT_MAP", "HEATER", "IR_LED", "LED", "MEDIA", "PUMPS", "PWM", "STIRRING", "TACHOMETER",
+    "VIAL_TEMPERATURE", "WASTE", "AnalogInput", "Backend", "ChannelBusy", "Device", "EdgeCounter",
+    "HardwareError", "HardwareMap", "LEDOutput", "Output", "PWMOutput", "Tachometer", "TemperatureSensor",
+    "Thermometer", "backend", "hardware_map", "holder_of", "open_analog_input", "open_edge_counter", "open_led",
+    "open_pwm", "open_temperature_sensor", "reset",
+]
+
+
+def open_pwm(role_or_channel: str, *, owner: str | None = None, directory: Path | None = None) -> PWM:
+    """A PWM output by role (``"heater"``, ``"media"``, ``"waste"``, ``"alt_media"``, ``"stirring"``) or channel."""
+    from .context import current
+
+    ctx = current(directory)
+    channel = ctx.map.pwm_channel(role_or_channel)
+    return PWM.open(ctx, channel, ctx.map.role_of("pwm", channel), owner, lambda: ctx.backend.pwm(channel))
+
+
+def open_led(role_or_channel: str, *, owner: str | None = None, directory: Path | None = None) -> LED:
+    """An LED channel by role (``"ir"``) or letter (``"A"``..``"D"``)."""
+    from .context import current
+
+    ctx = current(directory)
+    channel = ctx.map.led_channel(role_or_channel)
+    return LED.open(ctx, channel, ctx.map.role_of("led", channel), owner, lambda: ctx.backend.led(channel))
+
+
+def open_analog_input(channel: str, *, owner: str | None = None, directory: Path | None = None) -> ADC:
+    """An ADC input by channel (``"1"``..``"4"``); ``hardware_map().photodiodes`` tells each one's angle."""
+    from .context import current
+
+    ctx = current(directory)
+    channel = str(channel)
+    return ADC.open(ctx, channel, ctx.map.role_of("adc", channel), owner, lambda: ctx.backend.analog_input(channel))
+
+
+def open_edge_counter(name: str = TACHOMETER, *, owner: str | None = None, directory: Path | None = None) -> Tachometer:
+    """The edge counter ``name`` (the stirring tachometer by default)."""
+    from .context import current
+
+    ctx = current(directory)
+    return Tachometer.open(ctx, name, name, owner, lambda: ctx.backend.edge_counter(name))
+
+
+def open_temperature_sensor(name: str = VIAL_TEMPERATURE, *, owner: str | None = None,
+                            directory: Path | None = None) -> Thermometer:
+    """The temperature sensor ``name`` (the vial's by default)."""
+    from .context import current
+
+    ctx = current(directory)
+    return Thermometer.open(ctx, name, name, owner, lambda: ctx.backend.temperature_sensor(name))
+
+
+def hardware_map(directory: Path | None = None) -> HardwareMap:
+    from .context import current
+
+    return current(directory).map
+
+
+def backend(directory: Path | None = None) -> Backend:
+    """The unit's backend driver object (no ownership, no leases: for diagnostics and the watchdog)."""
+    from .context import current
+
+    return current(directory).backend
+
+
+def reset() -> None:
+    """Forget this process's hardware contexts (tests, after changing ``PIO_DATA_DIR`` or config)."""
+    from .context import reset as _reset
+
+    _reset()

@@ -1,0 +1,106 @@
+"""The `pio` control plane, driven as a user would: real subprocesses against a real broker."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from pioreactor_kernel import registry
+from pioreactor_kernel.testing import pio, spawn_pio, wait_for
+
+KERNEL_COMMANDS = ("broker", "calibrate", "calibrations", "config", "jobs", "kill", "logs", "mqtt", "plugins",
+                   "run", "version")
+
+
+def test_help_lists_every_command_plugins_included(unit, with_test_plugins):
+    r = pio("--help")
+    assert r.returncode == 0
+    for name in (*KERNEL_COMMANDS, "hello"):
+        assert re.search(rf"^\s+{name}\s", r.stdout, re.M), name
+
+
+def test_an_unknown_command_lists_what_exists(unit):
+    r = pio("frobnicate")
+    assert r.returncode == 2
+    assert "no command 'frobnicate'" in r.stderr and "calibrations, config, jobs" in r.stderr
+
+
+def test_run_help_lists_jobs_and_an_unknown_job_is_a_clear_error(unit, with_test_plugins):
+    listing = pio("run", "--help").stdout
+    assert "counter" in listing and "Counts up every interval" in listing and "say_hello" in listing
+    r = pio("run", "nojob")
+    assert r.returncode == 2 and "no job 'nojob'. Jobs: counter, say_hello" in r.stderr
+
+
+def test_run_job_help_shows_options_with_units_ranges_and_defaults(unit, with_test_plugins):
+    text = pio("run", "counter", "--help").stdout
+    assert "--target-rpm" in text and "[rpm]" in text and "range 0..3000" in text and "default: 500.0" in text
+    assert "--mode [fast|slow]" in text and "--step INTEGER" in text
+
+
+def test_run_refuses_an_out_of_range_option(unit, with_test_plugins):
+    r = pio("run", "counter", "--target-rpm", "nan")
+    assert r.returncode == 2 and "not a finite number" in r.stderr
+    r = pio("run", "counter", "--step", "0")
+    assert r.returncode == 2 and "below the minimum" in r.stderr
+
+
+def test_run_an_action(unit, with_test_plugins):
+    assert pio("run", "say_hello", "--name", "lab").stdout.strip() == "hello lab"
+
+
+def test_jobs_kill_and_a_second_start_refused(unit, with_test_plugins):
+    proc = spawn_pio("run", "counter", "--step", "2")
+    wait_for(lambda: registry.read("counter"), what="counter running")
+    listing = json.loads(pio("jobs", "--json").stdout)
+    assert [(j["job"], j["pid"], j["unit"]) for j in listing] == [("counter", proc.pid, unit.name)]
+    second = pio("run", "counter")
+    assert second.returncode == 1 and "counter is already running" in second.stderr and str(proc.pid) in second.stderr
+    r = pio("kill", "counter")
+    assert "counter: stopped" in r.stdout
+    assert proc.wait(10) == 0
+    assert pio("jobs").stdout.strip() == "no jobs running"
+    assert "not running" in pio("kill", "counter").stdout
+
+
+def test_kill_all(unit, with_test_plugins):
+    proc = spawn_pio("run", "counter")
+    wait_for(lambda: registry.read("counter"), what="counter running")
+    assert "counter: stopped" in pio("kill", "--all").stdout
+    assert proc.wait(10) == 0
+
+
+def test_mqtt_prints_the_live_log_readably(unit, with_test_plugins):
+    proc = spawn_pio("run", "counter")
+    try:
+        r = pio("mqtt", "-t", f"pioreactor/{unit.name}/#", "-n", "3")
+        assert r.returncode == 0, r.stderr
+        assert f"pioreactor/{unit.name}/exp1/counter/" in r.stdout
+        assert f"listening on 127.0.0.1:{unit.port}" in r.stderr  # the configured broker, not a default
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_logs_show_the_unit_log_file(unit, with_test_plugins):
+    proc = spawn_pio("run", "counter")
+    wait_for(lambda: registry.read("counter"))
+    pio("run", "counter")  # refused: leaves an error in the log file? (no: CLI errors go to stderr)
+    proc.terminate()
+    proc.wait(10)
+    r = pio("logs", "-n", "20")
+    assert r.returncode == 0
+
+
+def test_version(unit, with_test_plugins):
+    assert re.fullmatch(r"pioreactor-kernel \d+\.\d+\.\d+\n", pio("version").stdout)
+    verbose = pio("version", "-v").stdout
+    assert "pio-testplugin 1.2.3 (loaded)" in verbose and "pio-brokenplugin 0.0.1 (failed)" in verbose
+
+
+def test_broker_status_and_an_unreachable_broker_is_a_clear_error(unit, with_test_plugins):
+    from pioreactor_kernel.broker import free_port
+
+    r = pio("run", "counter", env={"PIO__mqtt__port": str(free_port())})
+    assert r.returncode == 1 and "no MQTT broker answered" in r.stderr and "Traceback" not in r.stderr
+    assert "port" in pio("broker", "status").stdout
