@@ -20,8 +20,8 @@ class HardwareContext:
     def __init__(self, directory: Path, config: Any = None):
         self.directory = directory
         self.config = config if config is not None else load_config(directory)
-        self.map = HardwareMap.from_config(config)
-        self.lease_s = config.getfloat("hardware", "lease_s", DEFAULT_LEASE_S) or DEFAULT_LEASE_S
+        self.map = HardwareMap.from_config(self.config)
+        self.lease_s = self.config.getfloat("hardware", "lease_s", DEFAULT_LEASE_S) or DEFAULT_LEASE_S
         self._backend: Backend | None = None
         self._backend_lock = threading.Lock()
         self.store = LeaseStore(directory)

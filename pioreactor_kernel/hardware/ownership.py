@@ -93,9 +93,9 @@ def acquire(kind: str, channel: str, *, owner: str | None = None, role: str = ""
             what = f"{kind.upper()} channel {channel}" + (f" ({role})" if role else "")
             if holder is None:
                 raise ChannelBusy(f"{what} is busy (held by a process that left no record); try again") from None
-            mine = " (this process: close the other device first)" if holder.pid == os.getpid() else ""
-            raise ChannelBusy(f"{what} is held by pid {holder.pid} ({holder.owner}) since {holder.since}{mine}; "
-                              f"stop that job first, e.g. `pio kill <job>`") from None
+            todo = ("this process has it open already: close that device first" if holder.pid == os.getpid()
+                    else "stop that job first, e.g. `pio kill <job>`")
+            raise ChannelBusy(f"{what} is held by pid {holder.pid} ({holder.owner}) since {holder.since}; {todo}") from None
     holder = Holder(os.getpid(), owner or default_owner(), current_utc_timestamp())
     os.ftruncate(fd, 0)
     os.pwrite(fd, json.dumps(asdict(holder)).encode(), 0)
