@@ -27,6 +27,7 @@ T = TypeVar("T")
 def isolated_unit(tmp_path: Path, monkeypatch: Any, unit: str = "testunit",
                   **sections: Mapping[str, str]) -> Iterator[Path]:
     """A fresh data dir with ``unit_config.ini`` holding ``sections``; on exit, the watchdog is stopped."""
+    from ..plugins import reset_plugin_manager
     from . import reset
     from .watchdog import stop
 
@@ -36,11 +37,13 @@ def isolated_unit(tmp_path: Path, monkeypatch: Any, unit: str = "testunit",
     monkeypatch.setenv("PIO_DATA_DIR", str(directory))
     monkeypatch.setenv("PIO_UNIT", unit)
     reset()
+    reset_plugin_manager()  # single-file plugins live in the data dir
     try:
         yield directory
     finally:
         reset()
         stop(directory)
+        reset_plugin_manager()
 
 
 def write_config(directory: Path, sections: Mapping[str, Mapping[str, str]]) -> None:
