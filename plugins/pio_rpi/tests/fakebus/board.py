@@ -1,0 +1,4 @@
+"""A fake Blinka ``board``."""
+
+SCL = "SCL"
+SDA = "SDA"
