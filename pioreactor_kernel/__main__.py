@@ -1,5 +1,5 @@
 """``python -m pioreactor_kernel`` is ``pio``."""
 
-from pioreactor_kernel.cli import main
+from pioreactor_kernel.entry import main
 
 main()

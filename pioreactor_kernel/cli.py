@@ -6,6 +6,8 @@ code: lazy commands carry their one-line help, and are imported only when invoke
 
 from __future__ import annotations
 
+import contextlib
+import io
 import sys
 from typing import Any
 
@@ -169,12 +171,32 @@ def build_cli() -> PioGroup:
     return pio
 
 
-def main(argv: list[str] | None = None) -> Any:
+def main(argv: list[str] | None = None, fast_key: str | None = None) -> Any:
     from .config import ConfigError
 
     try:
         cli = build_cli()
+        if fast_key is not None:
+            _store_fast_outputs(cli)
         return cli.main(args=argv, prog_name="pio")
     except ConfigError as e:
         click.echo(f"Error: {e}", err=True)
         sys.exit(2)
+
+
+def _store_fast_outputs(cli: PioGroup) -> None:
+    """Render ``pio --help`` and ``pio version`` once and keep them for entry.py's fast path."""
+    from . import entry
+
+    outputs: dict[str, str] = {}
+    for key, args in (("help", ["--help"]), ("version", ["version"])):
+        with contextlib.redirect_stdout(io.StringIO()) as buffer:
+            try:
+                cli.main(args=args, prog_name="pio", standalone_mode=False)
+            except (click.exceptions.Exit, SystemExit):
+                pass
+        outputs[key] = buffer.getvalue()
+    manager = plugin_manager()
+    files = [(m.__file__, entry._mtime(m.__file__)) for m in manager.pm.get_plugins() if getattr(m, "__file__", None)]
+    entry.save_index({"fingerprint": entry.base_fingerprint(), "files": files, "outputs": outputs,
+                      "entry_points": manager.entry_points})

@@ -24,7 +24,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import paho.mqtt.client as paho
+from ._lazy import defer_module
+
+# paho imports urllib.request (and with it http.client and email) only to read proxy settings
+# when PySocks is installed: loading it on first use saves ~30 ms and ~2.4 MB per job process.
+defer_module("urllib.request")
+import paho.mqtt.client as paho  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -50,7 +55,7 @@ class Will:
 class BrokerAddress:
     host: str = "localhost"
     port: int = 1883
-    keepalive_s: int = 4
+    keepalive_s: int = 3
     username: str | None = None
     password: str | None = None
     max_offline_messages: int = 200_000
@@ -64,7 +69,7 @@ class BrokerAddress:
         return cls(
             host=config.get("mqtt", "host", "localhost") or "localhost",
             port=config.getint("mqtt", "port", 1883) or 1883,
-            keepalive_s=config.getint("mqtt", "keepalive_s", 4) or 4,
+            keepalive_s=config.getint("mqtt", "keepalive_s", 3) or 3,
             username=config.get("mqtt", "username") or None,
             password=config.get("mqtt", "password") or None,
             max_offline_messages=config.getint("mqtt", "max_offline_messages", 200_000) or 200_000,

@@ -87,6 +87,7 @@ class PioPluginManager:
             "job": {}, "automation": {}, "hardware": {}, "ui": {}, "tables": {},
         }
         self.loaded = False
+        self.entry_points: list[tuple[str, str, str | None, str | None]] = []  # (name, value, dist, version)
 
     # ---------------------------------------------------------------- discovery
     def load(self) -> PioPluginManager:
@@ -94,7 +95,8 @@ class PioPluginManager:
             return self
         self.loaded = True
         wanted, disabled = _selection()
-        for name, source, dist, version, loader in _candidates():
+        self.entry_points = _entry_points()
+        for name, source, dist, version, loader in _candidates(self.entry_points):
             info = PluginInfo(name=name, source=source, dist=dist, version=version)
             if name in self.plugins:
                 info.status, info.error = "failed", f"another plugin is already called {name!r} ({self.plugins[name].source})"
@@ -215,19 +217,49 @@ def _selection() -> tuple[set[str] | None, set[str]]:
     return wanted, disabled
 
 
-def _candidates() -> list[tuple[str, str, str | None, str | None, Callable[[], ModuleType]]]:
+def _entry_points() -> list[tuple[str, str, str | None, str | None]]:
+    """(name, value, dist, version) of the group's entry points, from entry.py's index when valid.
+
+    Scanning every installed distribution's metadata is the slowest part of starting ``pio``;
+    the index (see entry.py) is keyed on the mtimes of the ``sys.path`` directories.
+    """
+    from . import entry
+
+    index = entry.load_index()
+    if index is not None and "entry_points" in index:
+        return [tuple(ep) for ep in index["entry_points"]]  # type: ignore[misc]
     from importlib.metadata import entry_points
 
-    found: list[tuple[str, str, str | None, str | None, Callable[[], ModuleType]]] = []
-    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: (e.name not in ESSENTIAL_PLUGINS, e.name)):
+    found = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
         dist = getattr(ep, "dist", None)
-        found.append((ep.name, "entry point", dist.name if dist else None, dist.version if dist else None, ep.load))
+        found.append((ep.name, ep.value, dist.name if dist else None, dist.version if dist else None))
+    found.sort(key=lambda e: (e[0] not in ESSENTIAL_PLUGINS, e[0]))
+    entry.save_index({"fingerprint": entry.base_fingerprint(), "files": [], "entry_points": found})
+    return found
+
+
+def _candidates(
+    entry_points: list[tuple[str, str, str | None, str | None]],
+) -> list[tuple[str, str, str | None, str | None, Callable[[], ModuleType]]]:
+    found: list[tuple[str, str, str | None, str | None, Callable[[], ModuleType]]] = [
+        (name, "entry point", dist, version, _entry_point_loader(value)) for name, value, dist, version in entry_points
+    ]
     from .paths import data_dir
 
     folder = data_dir() / "plugins"
     for path in sorted(folder.glob("*.py")) if folder.is_dir() else ():
         found.append((path.stem, str(path), None, None, _file_loader(path)))
     return found
+
+
+def _entry_point_loader(value: str) -> Callable[[], ModuleType]:
+    def load() -> ModuleType:
+        module_name, _, attr = value.partition(":")
+        module = importlib.import_module(module_name.strip())
+        return getattr(module, attr.strip()) if attr else module
+
+    return load
 
 
 def _file_loader(path: Path) -> Callable[[], ModuleType]:

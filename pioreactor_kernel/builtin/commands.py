@@ -31,7 +31,7 @@ def register_commands(cli: Any) -> None:
 @hookimpl
 def config_defaults() -> dict[str, dict[str, str]]:
     return {
-        "mqtt": {"host": "localhost", "port": "1883", "keepalive_s": "4", "max_offline_messages": "200000"},
+        "mqtt": {"host": "localhost", "port": "1883", "keepalive_s": "3", "max_offline_messages": "200000"},
         "cluster": {"leader_name": "", "leader_address": ""},
         "logging": {"level": "INFO", "max_file_mb": "10", "backups": "5"},
         "plugins": {"disabled": ""},

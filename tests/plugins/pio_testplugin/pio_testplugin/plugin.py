@@ -19,7 +19,7 @@ def register_commands(cli):
 
 @hookimpl
 def config_defaults():
-    return {"counter": {"interval_s": "0.5"}, "mqtt": {"keepalive_s": "4"}}
+    return {"counter": {"interval_s": "0.5"}}
 
 
 @hookimpl

@@ -1,0 +1,288 @@
+"""Benchmark of the growth-rate estimator on simulated 5-second OD traces with known true rate.
+
+Run: `.venv/bin/python bench/bench_growth_rate.py [--seed N] [--seeds N,N,...] [--quick]`
+
+Traces are built here (see `NOISE_PROFILES` and `build_trace`), not by `pio_sim`: the noise model
+(multiplicative short-correlated noise, a slow correlated residual, an additive floor, rare
+large spikes and bubble bursts, mixing transients after doses, pump volume error, jittered and
+missing readings) is what this benchmark needs to be stated exactly and reproducibly.
+A reference-style filter (constant-gain Kalman filter on log OD with a 35-reading warm-up and
+OD-variance inflation at doses, as the Pioreactor does it) runs on the same traces, to show
+the traces are about as hard as those behind the issue's reference figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins" / "pio_od"))
+
+from pio_od.estimator import GrowthRateEstimator  # noqa: E402
+
+INTERVAL_S = 5.0
+
+NOISE_PROFILES = {
+    # cv: std of the short-correlated multiplicative noise; rho: its AR(1) coefficient per reading;
+    # slow_*: a slowly correlated multiplicative residual (OU); floor_od: additive noise;
+    # spike_p: chance per reading of a spike (bubble: mostly upward, 5-40 %); burst_p: chance
+    # that a spike continues into the next reading.
+    "nominal": dict(cv=0.01, rho=0.5, slow_std=0.002, slow_tau_s=1200.0, floor_od=0.0005,
+                    spike_p=0.002, burst_p=0.0),
+    "noisy": dict(cv=0.03, rho=0.5, slow_std=0.004, slow_tau_s=1200.0, floor_od=0.001,
+                  spike_p=0.015, burst_p=0.3),
+}
+
+# Pioreactor's estimator on this machine (issue 6) and our targets.
+REFERENCE = {"first_s": 75.0, "step_min": 47.0, "batch": 0.12, "turbidostat": 0.006,
+             "noisy": 0.017, "cpu_ms": 0.03}
+TARGET = {"first_s": 60.0, "step_min": 20.0, "batch": 0.7 * 0.12, "turbidostat": 0.7 * 0.006,
+          "noisy": 0.7 * 0.017, "cpu_ms": 1.0}
+
+
+@dataclass
+class Trace:
+    name: str
+    events: list[tuple] = field(default_factory=list)  # ("od", t, od, true_rate) | ("dose", t, vb, va)
+    steps: list[tuple[float, float, float]] = field(default_factory=list)  # (t_step, t_end, new rate)
+
+
+class BatchCulture:
+    """Batch growth: a Baranyi lag, then Monod growth until the substrate runs out (abrupt stop)."""
+
+    def __init__(self, od0=0.05, od_max=1.6, mu_max_per_h=0.9, lag_h=2.0, ks_rel=0.02) -> None:
+        self.log_od, self.od0, self.od_max, self.mu, self.ks = math.log(od0), od0, od_max, mu_max_per_h, ks_rel
+        self.q0 = 1 / (math.exp(mu_max_per_h * lag_h) - 1)
+        self.t_s = 0.0
+
+    def rate(self) -> float:
+        q = self.q0 * math.exp(self.mu * self.t_s / 3600)
+        substrate = max(1 - (math.exp(self.log_od) - self.od0) / (self.od_max - self.od0), 0.0)
+        return self.mu * q / (1 + q) * substrate / (self.ks + substrate)
+
+    def advance(self, t_s: float) -> None:
+        while self.t_s < t_s:
+            h = min(1.0, t_s - self.t_s)
+            self.log_od += self.rate() * h / 3600
+            self.t_s += h
+
+
+SCENARIOS = {
+    # rates: (from hour, true rate 1/h) for turbidostats; pump_bias: systematic error of the
+    # delivered volume (each dose also varies by pump_cv at random).
+    "batch": dict(hours=10.0, noise="nominal"),
+    "turbidostat": dict(hours=10.0, noise="nominal", rates=[(0, 0.5)], pump_bias=0.0),
+    "step": dict(hours=12.0, noise="nominal", rates=[(0, 0.3), (4, 0.6), (8, 0.3)], pump_bias=0.0),
+    "noisy": dict(hours=10.0, noise="noisy", rates=[(0, 0.5)], pump_bias=0.0),
+    "pump_off": dict(hours=10.0, noise="nominal", rates=[(0, 0.5)], pump_bias=0.04),
+}
+PUMP_CV = 0.02
+VOLUME_ML, EXCHANGE_ML, TARGET_OD = 14.0, 1.0, 0.8
+
+
+def build_trace(kind: str, seed: int) -> Trace:
+    """One simulated experiment of `SCENARIOS[kind]`, reproducible from `seed`."""
+    rng = random.Random(f"{kind}-{seed}")
+    spec = SCENARIOS[kind]
+    noise = NOISE_PROFILES[spec["noise"]]
+    trace = Trace(kind)
+    rates = spec.get("rates", [])
+    ends_h = [h for h, _ in rates[2:]] + [spec["hours"]] if len(rates) > 1 else []
+    trace.steps = [(h * 3600, end * 3600, r) for (h, r), end in zip(rates[1:], ends_h, strict=True)]
+    batch = BatchCulture() if not rates else None
+
+    def true_rate(t_s: float) -> float:
+        if batch:
+            return batch.rate()
+        return [r for h, r in rates if h * 3600 <= t_s][-1] if t_s >= 0 else rates[0][1]
+
+    log_od = math.log(0.05) if batch else math.log(0.76)
+    e_short = e_slow = 0.0
+    spike_next = False
+    last_dose_s = -1e9
+    t = 0.0
+    for k in range(int(spec["hours"] * 3600 / INTERVAL_S)):
+        t_next = k * INTERVAL_S + rng.gauss(0.0, 0.1)
+        if batch:
+            batch.advance(t_next)
+            log_od = batch.log_od
+        else:
+            log_od += true_rate(t) * (t_next - t) / 3600
+        t = t_next
+        e_short = noise["rho"] * e_short + math.sqrt(1 - noise["rho"] ** 2) * rng.gauss(0, noise["cv"])
+        decay = math.exp(-INTERVAL_S / noise["slow_tau_s"])
+        e_slow = decay * e_slow + math.sqrt(1 - decay**2) * rng.gauss(0, noise["slow_std"])
+        od = math.exp(log_od + e_short + e_slow) + rng.gauss(0, noise["floor_od"])
+        if t - last_dose_s < 10.0:  # mixing after a dose
+            od *= 1 + rng.gauss(0, 0.03)
+        if spike_next or rng.random() < noise["spike_p"]:
+            up = rng.random() < 0.8
+            od *= 1 + (rng.uniform(0.05, 0.4) if up else -rng.uniform(0.05, 0.2))
+            spike_next = rng.random() < noise["burst_p"]
+        if rng.random() >= 0.005:  # a few readings go missing
+            trace.events.append(("od", t, od, true_rate(t)))
+        if not batch and math.exp(log_od) >= TARGET_OD:
+            delivered = EXCHANGE_ML * (1 + spec["pump_bias"]) * (1 + rng.gauss(0, PUMP_CV))
+            log_od += math.log(VOLUME_ML / (VOLUME_ML + delivered))
+            last_dose_s = t + 1.0
+            trace.events.append(("dose", t + 1.0, VOLUME_ML, VOLUME_ML + EXCHANGE_ML))
+    return trace
+
+
+class ReferenceStyleFilter:
+    """Constant-gain Kalman filter on log OD, warm-up of 35 readings, level variance inflated at doses."""
+
+    def __init__(self, rate_diffusion: float = 2e-4, warmup: int = 35) -> None:
+        self.q, self.n_warmup, self.buf = rate_diffusion, warmup, []
+        self.x = self.p = None
+        self.t = None
+
+    def update(self, t_s: float, od: float) -> tuple[float, float] | None:
+        if not (od > 0):
+            return None
+        y = math.log(od)
+        if self.x is None:
+            self.buf.append(y)
+            self.t = t_s
+            if len(self.buf) < self.n_warmup:
+                return None
+            m = sum(self.buf) / len(self.buf)
+            self.r = max(sum((v - m) ** 2 for v in self.buf) / (len(self.buf) - 1), 1e-6)
+            self.x, self.p = [y, 0.0], [self.r, 0.0, 0.04]
+            return (self.x[1], math.sqrt(self.p[2]))
+        dt = (t_s - self.t) / 3600
+        self.t = t_s
+        (lv, rt), (p00, p01, p11) = self.x, self.p
+        lv += rt * dt
+        p00 += dt * (2 * p01 + dt * p11) + self.q * dt**3 / 3
+        p01 += dt * p11 + self.q * dt**2 / 2
+        p11 += self.q * dt
+        nu = y - lv
+        s = p00 + self.r
+        if abs(nu) / math.sqrt(s) > 5:  # outlier: inflate its variance, as the Pioreactor does
+            s = p00 + self.r * (abs(nu) / math.sqrt(s) / 5) ** 2
+        k0, k1 = p00 / s, p01 / s
+        self.x = [lv + k0 * nu, rt + k1 * nu]
+        self.p = [p00 - k0 * p00, p01 - k0 * p01, p11 - k1 * p01]
+        return (self.x[1], math.sqrt(self.p[2]))
+
+    def dilution(self, t_s: float, vb: float, va: float) -> None:
+        if self.x is not None:
+            self.p[0] += 0.1**2
+            self.p[1] = 0.0
+
+
+def run(trace: Trace, make) -> dict:
+    est = make()
+    out: list[tuple[float, float, float, float]] = []  # t, rate, std, true
+    first_s = first_std = None
+    t0 = trace.events[0][1]
+    n = 0
+    cpu = time.process_time()
+    for ev in trace.events:
+        if ev[0] == "dose":
+            est.dilution(ev[1], ev[2], ev[3])
+            continue
+        n += 1
+        e = est.update(ev[1], ev[2])
+        if isinstance(est, GrowthRateEstimator):
+            e = (e.growth_rate_per_h, e.growth_rate_std) if e.ready else None
+        if e is not None:
+            if first_s is None:
+                first_s, first_std = ev[1] - t0, e[1]
+            out.append((ev[1], e[0], e[1], ev[3]))
+    cpu_ms = (time.process_time() - cpu) * 1000 / n
+    errs = [r - tr for t, r, s, tr in out if t >= 3600]
+    abs_sorted = sorted(abs(e) for e in errs)
+    res = {
+        "first_s": first_s, "first_std": first_std, "cpu_ms": cpu_ms,
+        "rmse": math.sqrt(sum(e * e for e in errs) / len(errs)),
+        "median": abs_sorted[len(abs_sorted) // 2],
+        "p95": abs_sorted[int(0.95 * len(abs_sorted))],
+        "bias": sum(errs) / len(errs),
+        "coverage": sum(abs(r - tr) <= 2 * s for t, r, s, tr in out if t >= 3600) / len(errs),
+    }
+    for i, (t_step, t_end, new) in enumerate(trace.steps):
+        settled = None
+        for t, r, _s, _tr in out:
+            if t_step <= t < t_end:
+                if abs(r - new) > 0.1 * new:
+                    settled = None
+                elif settled is None:
+                    settled = t
+        res[f"step{i}_min"] = (settled - t_step) / 60 if settled is not None else float("inf")
+    return res
+
+
+def evaluate(seed: int, make) -> dict[str, dict]:
+    return {kind: run(build_trace(kind, seed), make) for kind in SCENARIOS}
+
+
+def figures(results: dict[str, dict]) -> dict[str, float]:
+    return {
+        "first_s": max(r["first_s"] for r in results.values()),
+        "step_min": max(results["step"]["step0_min"], results["step"]["step1_min"]),
+        "batch": results["batch"]["rmse"],
+        "turbidostat": results["turbidostat"]["rmse"],
+        "noisy": results["noisy"]["rmse"],
+        "cpu_ms": max(r["cpu_ms"] for r in results.values()),
+    }
+
+
+def print_per_trace(title: str, results: dict[str, dict]) -> None:
+    print(title)
+    print(f"{'trace':<12}{'first s':>8}{'std@1st':>8}{'RMSE':>8}{'median':>8}{'p95':>8}"
+          f"{'bias':>9}{'2σ cov':>8}{'cpu ms':>8}  step up, down (min to ±10 %)")
+    for kind, r in results.items():
+        steps = "  ".join(f"{r[k]:.1f}" for k in ("step0_min", "step1_min") if k in r)
+        print(f"{kind:<12}{r['first_s']:>8.0f}{r['first_std']:>8.2f}{r['rmse']:>8.4f}{r['median']:>8.4f}"
+              f"{r['p95']:>8.4f}{r['bias']:>+9.4f}{r['coverage']:>8.2f}{r['cpu_ms']:>8.3f}  {steps}")
+    print()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seeds", default="2,3,4,5,6", help="extra seeds for the spread")
+    parser.add_argument("--no-reference", action="store_true", help="skip the reference-style filter")
+    args = parser.parse_args()
+    started = time.perf_counter()
+
+    ours = evaluate(args.seed, GrowthRateEstimator)
+    print_per_trace(f"Ours, per trace, seed {args.seed} (errors in 1/h, after the first hour):", ours)
+    ref_here = None
+    if not args.no_reference:
+        ref_results = evaluate(args.seed, ReferenceStyleFilter)
+        print_per_trace("Reference-style filter, same traces:", ref_results)
+        ref_here = figures(ref_results)
+    ours_fig = figures(ours)
+    spread = {k: [v] for k, v in ours_fig.items()}
+    for s in [int(x) for x in args.seeds.split(",") if x]:
+        for k, v in figures(evaluate(s, GrowthRateEstimator)).items():
+            spread[k].append(v)
+
+    labels = {"first_s": "first estimate (s)", "step_min": "step to ±10 % (min)",
+              "batch": "batch RMSE (1/h)", "turbidostat": "turbidostat RMSE (1/h)",
+              "noisy": "noisy+spikes RMSE (1/h)", "cpu_ms": "CPU per reading (ms)"}
+    print()
+    print(f"{'figure':<26}{'ours':>9}{'reference':>11}{'ref-style here':>16}{'target':>9}"
+          f"   {'seeds min..max':<18}result")
+    all_pass = True
+    for k, label in labels.items():
+        ok = all(v <= TARGET[k] for v in spread[k])
+        all_pass &= ok
+        here = f"{ref_here[k]:.4g}" if ref_here else "-"
+        print(f"{label:<26}{ours_fig[k]:>9.4g}{REFERENCE[k]:>11.4g}{here:>16}{TARGET[k]:>9.4g}"
+              f"   {min(spread[k]):.4g}..{max(spread[k]):<10.4g}{'PASS' if ok else 'FAIL'}")
+    print(f"\n(reference: the Pioreactor's figures from the issue; ref-style here: the reference-style"
+          f" filter on these traces; seeds {args.seed},{args.seeds}; {time.perf_counter() - started:.0f} s)")
+    return 0 if all_pass else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
