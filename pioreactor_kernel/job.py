@@ -90,10 +90,9 @@ class BackgroundJob(metaclass=_JobMeta):
 
     # ------------------------------------------------------------------ lifecycle
     def _post_init(self) -> None:
-        self._publish_raw(names.PROPERTIES, ",".join(s.name for s in self.published_settings))
-        self._publish_raw(names.SETTINGS_SCHEMA, json.dumps([s.describe() for s in self.published_settings]))
+        self._publish_declarations()
         published = self.__dict__.get("_published", set())
-        for setting in self.published_settings:  # values assigned before the client existed
+        for setting in self.settings:  # values assigned before the client existed
             if setting.name not in published and hasattr(self, setting.name):
                 self._publish_setting(setting, getattr(self, setting.name))
         self.set_state(READY)
@@ -132,7 +131,7 @@ class BackgroundJob(metaclass=_JobMeta):
             from .plugins import plugin_manager
 
             plugin_manager().notify("job_stopped", job=self)
-            for setting in self.published_settings:
+            for setting in self.settings:
                 if not setting.persist:
                     self._publish_raw(setting.name, "")  # clears the retained value
             self._publish_raw(names.STATE, DISCONNECTED)
@@ -208,21 +207,43 @@ class BackgroundJob(metaclass=_JobMeta):
             return
         setting = self._settings_by_name.get(attr)
         if setting is None or not setting.settable:
-            settable = ", ".join(s.name for s in self.published_settings if s.settable) or "none"
+            settable = ", ".join(s.name for s in self.settings if s.settable) or "none"
             self.logger.error("refused %s/set: %r is not a settable setting of %s (settable: %s)",
                               attr, attr, self.job_name, settable)
             return
         try:
-            value = setting.parse(payload)
-            setter = getattr(self, f"set_{attr}", None)
-            if setter is not None:
-                setter(value)
-            else:
-                setattr(self, attr, value)
+            self._apply_setting(setting, setting.parse(payload))
         except InvalidSetting as e:
             self.logger.error("refused %s/set %r: %s", attr, payload[:100], e)
         except Exception as e:
             self.logger.exception("setting %s to %r failed: %s", attr, payload[:100], e)
+
+    def _apply_setting(self, setting: Setting, value: Any) -> None:
+        """Apply a validated ``/set``: ``set_<name>(value)`` when the job defines it, else assign."""
+        setter = getattr(self, f"set_{setting.name}", None)
+        if setter is not None:
+            setter(value)
+        else:
+            setattr(self, setting.name, value)
+
+    @property
+    def settings(self) -> list[Setting]:
+        """The settings this job publishes now (the class's, plus any declared at run time)."""
+        return list(self._settings_by_name.values())
+
+    def declare_settings(self, added: tuple[Setting, ...] = (), removed: tuple[str, ...] = ()) -> None:
+        """Change the published settings at run time (e.g. an automation host switching automations)."""
+        for name in removed:
+            if self._settings_by_name.pop(name, None) is not None:
+                self._publish_raw(name, "")
+        for setting in added:
+            self._settings_by_name[setting.name] = setting
+        if "client" in self.__dict__:
+            self._publish_declarations()
+
+    def _publish_declarations(self) -> None:
+        self._publish_raw(names.PROPERTIES, ",".join(s.name for s in self.settings))
+        self._publish_raw(names.SETTINGS_SCHEMA, json.dumps([s.describe() for s in self.settings]))
 
     def _republish_after_reconnect(self) -> None:
         """Called by the client once re-subscribed after a reconnect: the retained state is ours again."""
