@@ -18,6 +18,7 @@ off within about a second if the process dies or hangs. See docs/hardware.md.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from .devices import ADC, LED, PWM, Device, Output, Tachometer, Thermometer
 from .hwmap import (
@@ -45,7 +46,7 @@ from .protocols import (
 )
 
 __all__ = [
-    "ADC", "ALT_MEDIA", "DEFAULT_MAP", "HEATER", "IR_LED", "LED", "MEDIA", "PUMPS", "PWM", "STIRRING", "TACHOMETER",
+    "ADC", "ALT_MEDIA", "DEFAULT_MAP", "DeviceSet", "HEATER", "IR_LED", "LED", "MEDIA", "PUMPS", "PWM", "STIRRING", "TACHOMETER",
     "VIAL_TEMPERATURE", "WASTE", "AnalogInput", "Backend", "ChannelBusy", "Device", "EdgeCounter",
     "HardwareError", "HardwareMap", "LEDOutput", "Output", "PWMOutput", "Tachometer", "TemperatureSensor",
     "Thermometer", "backend", "hardware_map", "holder_of", "open_analog_input", "open_edge_counter", "open_led",
@@ -95,6 +96,58 @@ def open_temperature_sensor(name: str = VIAL_TEMPERATURE, *, owner: str | None =
 
     ctx = current(directory)
     return Thermometer.open(ctx, name, name, owner, lambda: ctx.backend.temperature_sensor(name))
+
+
+class DeviceSet:
+    """The devices one job holds, opened under its name and closed together (outputs off first)::
+
+        self.devices = hardware.DeviceSet(owner=self.job_name)
+        self.heater = self.devices.pwm("heater")
+        ...
+        def on_disconnected(self):
+            self.devices.close()
+    """
+
+    def __init__(self, owner: str, directory: Path | None = None):
+        self.owner, self.directory = owner, directory
+        self._devices: list[Device] = []
+
+    def _track(self, device: Any) -> Any:
+        self._devices.append(device)
+        return device
+
+    def pwm(self, role_or_channel: str) -> PWM:
+        return self._track(open_pwm(role_or_channel, owner=self.owner, directory=self.directory))
+
+    def led(self, role_or_channel: str) -> LED:
+        return self._track(open_led(role_or_channel, owner=self.owner, directory=self.directory))
+
+    def analog_input(self, channel: str) -> ADC:
+        return self._track(open_analog_input(channel, owner=self.owner, directory=self.directory))
+
+    def edge_counter(self, name: str = TACHOMETER) -> Tachometer:
+        return self._track(open_edge_counter(name, owner=self.owner, directory=self.directory))
+
+    def temperature_sensor(self, name: str = VIAL_TEMPERATURE) -> Thermometer:
+        return self._track(open_temperature_sensor(name, owner=self.owner, directory=self.directory))
+
+    def close(self) -> None:
+        """Close every device, outputs first; one failing close does not keep the others open."""
+        errors = []
+        for device in sorted(reversed(self._devices), key=lambda d: not isinstance(d, Output)):
+            try:
+                device.close()
+            except Exception as e:  # noqa: BLE001 - reported after the others are closed
+                errors.append(f"{device}: {e}")
+        self._devices.clear()
+        if errors:
+            raise HardwareError("closing devices failed: " + "; ".join(errors))
+
+    def __enter__(self) -> DeviceSet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def hardware_map(directory: Path | None = None) -> HardwareMap:

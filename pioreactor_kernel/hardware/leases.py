@@ -101,10 +101,11 @@ class LeaseStore:
         return [r[0] for r in rows]
 
     def leases(self, state: str | None = None) -> list[Lease]:
-        sql, args = "SELECT * FROM lease", ()
-        if state is not None:
-            sql, args = sql + " WHERE state=?", (state,)
-        return [Lease(*row) for row in self.conn.execute(sql, args).fetchall()]
+        if state is None:
+            rows = self.conn.execute("SELECT * FROM lease").fetchall()
+        else:
+            rows = self.conn.execute("SELECT * FROM lease WHERE state=?", (state,)).fetchall()
+        return [Lease(*row) for row in rows]
 
     def get(self, key: str) -> Lease | None:
         row = self.conn.execute("SELECT * FROM lease WHERE key=?", (key,)).fetchone()

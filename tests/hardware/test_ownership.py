@@ -84,3 +84,15 @@ def test_an_unknown_backend_is_a_clear_error(hw_unit):
     with pytest.raises(hardware.HardwareError, match=r"no hardware backend 'nosuch'.*fakehw"):
         hardware.open_pwm("heater")
     assert hardware.holder_of("pwm", "5") is None  # a failed open leaves the channel free
+
+
+def test_a_device_set_opens_under_the_job_name_and_closes_outputs_first(hw_unit):
+    with hardware.DeviceSet(owner="temperature_automation") as devices:
+        sensor = devices.temperature_sensor()
+        heater = devices.pwm("heater")
+        heater.set_duty(30)
+        assert hardware.holder_of("pwm", "5").owner == "temperature_automation"
+        assert sensor.read_celsius() == 30.0
+    assert hw_unit.output("pwm", "5") == 0.0
+    assert heater.closed and sensor.closed
+    assert hardware.holder_of("temp", "vial") is None
