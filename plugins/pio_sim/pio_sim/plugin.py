@@ -14,6 +14,7 @@ def register_hardware(register: Any) -> None:
 
 @hookimpl
 def register_commands(cli: Any) -> None:
+    cli.add_command(type(cli)(name="sim", help="The virtual bioreactor: its true state, a fresh culture"))
     cli.add_lazy_command("sim status", "pio_sim.cli:status", help="Print the virtual vial's true (hidden) state")
     cli.add_lazy_command("sim reset", "pio_sim.cli:reset", help="Start a fresh culture in the virtual vial")
 
