@@ -44,7 +44,7 @@ def _job_figures(job: str, env: dict[str, str], port: int, unit: str, runs: int 
         n_before = len(rec.payloads(topic))
         t0 = time.perf_counter()
         proc = subprocess.Popen([PIO, "run", job], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        wait_for(lambda n=n_before: "ready" in rec.payloads(topic)[n:] or proc.poll() is not None, 20, 0.0005)
+        wait_for(lambda n=n_before, p=proc: "ready" in rec.payloads(topic)[n:] or p.poll() is not None, 20, 0.0005)
         if proc.poll() is not None:
             raise RuntimeError(proc.stderr.read().decode())
         ready_ms.append((time.perf_counter() - t0) * 1000)

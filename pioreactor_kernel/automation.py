@@ -48,6 +48,7 @@ class Automation:
 
     automation_name: ClassVar[str] = ""
     kind: ClassVar[str] = ""
+    duration: float  # minutes between decisions; every automation has it (DURATION)
     parameters: ClassVar[tuple[Setting, ...]] = ()
 
     def __init__(self, host: AutomationHost, **params: Any) -> None:
@@ -120,7 +121,8 @@ class AutomationHost(BackgroundJob):
         registered = cls.available()
         if name not in registered:
             raise InvalidSetting(f"no {cls.kind} automation {name!r} (installed: {', '.join(sorted(registered)) or 'none'})")
-        return registered[name].load()  # type: ignore[no-any-return]
+        automation: type[Automation] = registered[name].load()
+        return automation
 
     @classmethod
     def cli_settings(cls) -> list[Setting]:

@@ -49,8 +49,9 @@ class Calibration(msgspec.Struct, kw_only=True):
                 y = y * x + float(c)  # type: ignore[arg-type]
             return y
         if self.curve_type == "monotone":
-            xs, ys = self.curve_data  # type: ignore[misc]
-            return _interp(x, list(xs), list(ys))
+            xs, ys = self.curve_data
+            assert isinstance(xs, list) and isinstance(ys, list), "a monotone curve is [[x knots], [y knots]]"
+            return _interp(x, xs, ys)
         raise CalibrationError(f"unknown curve type {self.curve_type!r}")
 
     def in_range(self, x: float) -> bool:

@@ -190,11 +190,8 @@ def _store_fast_outputs(cli: PioGroup) -> None:
 
     outputs: dict[str, str] = {}
     for key, args in (("help", ["--help"]), ("version", ["version"])):
-        with contextlib.redirect_stdout(io.StringIO()) as buffer:
-            try:
-                cli.main(args=args, prog_name="pio", standalone_mode=False)
-            except (click.exceptions.Exit, SystemExit):
-                pass
+        with contextlib.redirect_stdout(io.StringIO()) as buffer, contextlib.suppress(click.exceptions.Exit, SystemExit):
+            cli.main(args=args, prog_name="pio", standalone_mode=False)
         outputs[key] = buffer.getvalue()
     manager = plugin_manager()
     files = [(m.__file__, entry._mtime(m.__file__)) for m in manager.pm.get_plugins() if getattr(m, "__file__", None)]

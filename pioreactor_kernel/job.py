@@ -44,7 +44,7 @@ class _JobMeta(type):
     """Runs ``_post_init`` after the subclass's ``__init__``, and cleans up when it fails."""
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        job = cls.__new__(cls)
+        job = cls.__new__(cls)  # type: ignore[call-overload]
         try:
             job.__init__(*args, **kwargs)
             job._post_init()

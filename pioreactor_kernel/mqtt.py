@@ -30,8 +30,8 @@ from ._lazy import defer_module
 # when PySocks is installed: loading it on first use saves ~30 ms and ~2.4 MB per job process.
 defer_module("urllib.request")
 import paho.mqtt.client as paho  # noqa: E402
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
+from paho.mqtt.reasoncodes import ReasonCode  # noqa: E402
 
 logger = logging.getLogger("pioreactor.mqtt")
 
@@ -102,7 +102,7 @@ class MQTTClient:
         c.max_inflight_messages_set(max_inflight)
         c.max_queued_messages_set(self.address.max_offline_messages)
         c.reconnect_delay_set(min_delay=1, max_delay=4)
-        c._reconnect_min_delay = 0.05  # paho types these as int, but its back-off works with floats
+        c._reconnect_min_delay = 0.05  # type: ignore[assignment]  # paho types it int; its back-off takes floats
         if self.address.username:
             c.username_pw_set(self.address.username, self.address.password)
         if will is not None:
@@ -249,11 +249,15 @@ class MQTTClient:
             complete = not self._pending_subacks and self._granted >= set(self._subscriptions)
         if refused:
             logger.error("the MQTT broker refused subscriptions %s; retrying in 1 s (the client stays deaf)", refused)
-            t = threading.Timer(1.0, lambda: self._client.is_connected() and self._send_subscribe(refused))
+            t = threading.Timer(1.0, self._retry_subscribe, args=(refused,))
             t.daemon = True
             t.start()
         elif complete:
             self._become_ready()
+
+    def _retry_subscribe(self, filters: list[str]) -> None:
+        if self._client.is_connected():
+            self._send_subscribe(filters)
 
     def _guarded(self, callback: Callback, topic_filter: str) -> Callable[[paho.Client, Any, Message], None]:
         def call(client: paho.Client, userdata: Any, message: Message) -> None:
@@ -318,7 +322,7 @@ def retained_value(client: MQTTClient, topic: str, timeout_s: float = 2.0) -> by
 
     def keep(message: Message) -> None:
         if message.retain or not box:
-            box.append(message.payload)
+            box.append(bytes(message.payload))
 
     client.subscribe(topic, keep, qos=1, timeout_s=timeout_s)
     client.sync(timeout_s)

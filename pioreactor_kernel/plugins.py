@@ -179,7 +179,7 @@ class PioPluginManager:
         merged: dict[str, dict[str, str]] = {}
         for impl in self.pm.hook.config_defaults.get_hookimpls():  # registration order: later plugins override
             try:
-                result = impl.function() or {}
+                result: Mapping[str, Mapping[str, Any]] = impl.function() or {}  # type: ignore[assignment]
                 for section, values in result.items():
                     merged.setdefault(section, {}).update({k.lower(): str(v) for k, v in values.items()})
             except Exception as e:  # noqa: BLE001
@@ -227,7 +227,7 @@ def _entry_points() -> list[tuple[str, str, str | None, str | None]]:
 
     index = entry.load_index()
     if index is not None and "entry_points" in index:
-        return [tuple(ep) for ep in index["entry_points"]]  # type: ignore[misc]
+        return [(str(n), str(v), d, ver) for n, v, d, ver in index["entry_points"]]
     from importlib.metadata import entry_points
 
     found = []

@@ -122,9 +122,8 @@ def test_broadcast_set_reaches_the_job(unit, recorder):
 
 
 def test_one_job_name_runs_once_per_unit(unit):
-    with Pump():
-        with pytest.raises(JobAlreadyRunning, match="pump_test is already running"):
-            Pump()
+    with Pump(), pytest.raises(JobAlreadyRunning, match="pump_test is already running"):
+        Pump()
 
 
 def test_several_jobs_in_one_script(unit, recorder):

@@ -43,7 +43,7 @@ def mqtt(topics: tuple[str, ...], no_retained: bool, count: int | None) -> None:
         nonlocal seen
         if no_retained and message.retain:
             return
-        click.echo(format_message(message.topic, message.payload, message.retain))
+        click.echo(format_message(message.topic, bytes(message.payload), message.retain))
         seen += 1
         if count is not None and seen >= count:
             done.set()
