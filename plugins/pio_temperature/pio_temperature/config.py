@@ -1,0 +1,91 @@
+"""Names and config of pio-temperature, defined once: sections, keys, defaults, and their readers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .pid import Gains
+from .readings import SensorPolicy
+
+JOB = "temperature_automation"
+KIND = "temperature"
+SECTION = "temperature_automation"
+THERMOSTAT_SECTION = "temperature_automation.thermostat"
+
+# published settings of the job
+TEMPERATURE = "temperature"
+HEATER_DUTY = "heater_duty_cycle"
+READING_INTERVAL = "reading_interval_s"
+FAULT = "fault"
+
+CUTOFF_EVENT = "HeaterCutOff"
+
+DEFAULTS: dict[str, dict[str, str]] = {
+    SECTION: {
+        "reading_interval_s": "30",
+        "max_temperature_c": "50",
+        "max_heater_duty_percent": "100",
+        "heater_pause_s": "auto",
+        "samples_per_reading": "3",
+        "plausible_min_c": "-5",
+        "plausible_max_c": "100",
+        "max_spread_c": "1.0",
+        "max_bad_readings": "3",
+        "stuck_readings": "20",
+        "stuck_duty_change_percent": "10",
+    },
+    # tuned on the simulator's vial (time constant 300 s, +30 °C at full duty): IMC, lambda ~ 80 s
+    THERMOSTAT_SECTION: {"kp": "12", "ki": "0.04", "kd": "0", "derivative_filter_s": "10"},
+}
+
+HEATER_PAUSE_ON_HARDWARE_S = 5.0
+"""``heater_pause_s = auto`` off the simulator: the heating plate's own warmth near the sensor
+fades within a few seconds once the heater is off (the sim models no such coupling: 0 there)."""
+
+
+@dataclass(frozen=True)
+class Safety:
+    max_temperature_c: float
+    max_heater_duty_percent: float
+
+
+def _float(config: Any, section: str, key: str) -> float:
+    value = config.getfloat(section, key, float(DEFAULTS[section][key]))
+    return float(value)
+
+
+def sensor_policy(config: Any) -> SensorPolicy:
+    return SensorPolicy(
+        samples_per_reading=int(_float(config, SECTION, "samples_per_reading")),
+        plausible_min_c=_float(config, SECTION, "plausible_min_c"),
+        plausible_max_c=_float(config, SECTION, "plausible_max_c"),
+        max_spread_c=_float(config, SECTION, "max_spread_c"),
+        max_bad_readings=int(_float(config, SECTION, "max_bad_readings")),
+        stuck_readings=int(_float(config, SECTION, "stuck_readings")),
+        stuck_duty_change_percent=_float(config, SECTION, "stuck_duty_change_percent"),
+    )
+
+
+def safety(config: Any) -> Safety:
+    max_c = _float(config, SECTION, "max_temperature_c")
+    max_duty = _float(config, SECTION, "max_heater_duty_percent")
+    if not 0 < max_duty <= 100:
+        raise ValueError(f"[{SECTION}] max_heater_duty_percent = {max_duty:g} must be in (0, 100]")
+    return Safety(max_c, max_duty)
+
+
+def heater_pause_s(config: Any, backend_name: str) -> float:
+    raw = (config.get(SECTION, "heater_pause_s") or "auto").strip().lower()
+    if raw == "auto":
+        return 0.0 if backend_name == "sim" else HEATER_PAUSE_ON_HARDWARE_S
+    value = float(raw)
+    if not 0 <= value <= 60:
+        raise ValueError(f"[{SECTION}] heater_pause_s = {raw} must be 'auto' or 0..60 s")
+    return value
+
+
+def thermostat_gains(config: Any) -> Gains:
+    return Gains(kp=_float(config, THERMOSTAT_SECTION, "kp"), ki=_float(config, THERMOSTAT_SECTION, "ki"),
+                 kd=_float(config, THERMOSTAT_SECTION, "kd"),
+                 derivative_filter_s=_float(config, THERMOSTAT_SECTION, "derivative_filter_s"))
