@@ -1,0 +1,142 @@
+"""The dosing automations ``silent``, ``turbidostat``, ``chemostat`` and ``fed_batch``.
+
+(``pid_morbidostat`` lives in :mod:`.morbidostat`.) Each decision is returned as an
+:class:`~pioreactor_kernel.automation.AutomationEvent` whose message is its reason; the host
+publishes it at ``.../dosing_automation/latest_event``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pioreactor_kernel.automation import AutomationEvent
+from pioreactor_kernel.settings import Setting
+
+from .host import DosingAutomation
+
+EXCHANGE_VOLUME_ML = Setting("exchange_volume_ml", "float", unit="mL", settable=True, minimum=0.01, maximum=10.0,
+                             default=1.0, description="Volume exchanged per dilution (media in, then waste out)")
+TARGET_OD = Setting("target_od", "float", unit="OD", settable=True, minimum=0.001, maximum=20.0,
+                    description="Dilute when the OD (od_reading, the automation's photodiode) reaches this")
+TARGET_NORMALIZED_OD = Setting("target_normalized_od", "float", unit="OD/OD0", settable=True, minimum=0.01,
+                               maximum=1000.0, description="Dilute when the normalised OD (od_filtered) reaches this")
+
+
+class Silent(DosingAutomation):
+    """Never doses (the default: the job runs, the pumps stay off)."""
+
+    automation_name = "silent"
+
+    def execute(self) -> AutomationEvent:
+        return AutomationEvent("NoEvent", "silent: never doses")
+
+
+class Turbidostat(DosingAutomation):
+    """Exchange ``exchange_volume_ml`` whenever the OD reaches its target (target OD or normalised OD)."""
+
+    automation_name = "turbidostat"
+    targets = ("target_od", "target_normalized_od")
+    optional = frozenset(targets)
+    parameters = (
+        Setting("duration", "float", unit="min", settable=True, minimum=0.001, maximum=24 * 60, default=0.25,
+                description="Minutes between decisions"),
+        TARGET_OD, TARGET_NORMALIZED_OD, EXCHANGE_VOLUME_ML,
+    )
+
+    def check_parameters(self) -> None:
+        self.exactly_one_of(*self.targets)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in self.targets and "host" in self.__dict__:
+            self.set_one_of(name, value, self.targets)
+        else:
+            super().__setattr__(name, value)
+
+    def execute(self) -> AutomationEvent | None:
+        if self.target_od is not None:
+            target, what, od = self.target_od, "OD", self.latest_od()
+        else:
+            target, what, od = self.target_normalized_od, "normalised OD", self.latest_normalized_od()
+        if od is None:
+            return self.waiting_for(f"an {what}")
+        data = {"latest_od": od, "target": target, "target_kind": what, "exchange_volume_ml": self.exchange_volume_ml}
+        if od < target:
+            return AutomationEvent("NoEvent", f"{what} {od:.4g} < target {target:g}: no dilution", data)
+        moved = self.execute_io_action(media_ml=self.exchange_volume_ml, waste_ml=self.exchange_volume_ml)
+        return self.interrupted_event(moved, data) or AutomationEvent(
+            "DilutionEvent", f"{what} {od:.4g} >= target {target:g}: exchanged {moved['media_ml']:.3g} mL",
+            {**data, **moved})
+
+
+class Chemostat(DosingAutomation):
+    """Exchange a fixed volume every ``duration`` minutes: ``exchange_volume_ml``, or the volume that a
+    ``dilution_rate`` D (1/h) implies for pulses every T = ``duration``: ``V (exp(D T) - 1)``, V the
+    working volume (each pulse dilutes by ``V / (V + dV)``, so the pulses dilute at exactly D on average)."""
+
+    automation_name = "chemostat"
+    volumes = ("exchange_volume_ml", "dilution_rate")
+    optional = frozenset(volumes)
+    parameters = (
+        Setting("duration", "float", unit="min", settable=True, minimum=0.001, maximum=24 * 60, default=20.0,
+                description="Minutes between decisions"),
+        Setting("exchange_volume_ml", "float", unit="mL", settable=True, minimum=0.01, maximum=10.0,
+                description="Volume exchanged per dilution (media in, then waste out)"),
+        Setting("dilution_rate", "float", unit="1/h", settable=True, minimum=0.0001, maximum=100000.0,
+                description="Chemostat dilution rate D; sets the volume per interval"),
+    )
+
+    def check_parameters(self) -> None:
+        self.exactly_one_of(*self.volumes)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in self.volumes and "host" in self.__dict__:
+            self.set_one_of(name, value, self.volumes)
+        else:
+            super().__setattr__(name, value)
+
+    def volume_per_interval_ml(self) -> float:
+        if self.exchange_volume_ml is not None:
+            return float(self.exchange_volume_ml)
+        working = self.host.doser.limits.max_working_volume_ml
+        return working * math.expm1(float(self.dilution_rate) * float(self.duration) / 60.0)
+
+    def execute(self) -> AutomationEvent:
+        volume = self.volume_per_interval_ml()
+        working = self.host.doser.limits.max_working_volume_ml
+        rate = math.log1p(volume / working) / (float(self.duration) / 60.0)
+        data = {"exchange_volume_ml": volume, "dilution_rate": rate}
+        cap = self.host.doser.max_dose_ml
+        if volume > cap:
+            return AutomationEvent("NoEvent", f"refusing to exchange {volume:.3g} mL per interval (above the "
+                                              f"{cap:g} mL cap on a dose): shorten the duration", data)
+        moved = self.execute_io_action(media_ml=volume, waste_ml=volume)
+        return self.interrupted_event(moved, data) or AutomationEvent(
+            "DilutionEvent", f"chemostat: exchanged {moved['media_ml']:.3g} mL (dilution rate {rate:.4g}/h)",
+            {**data, **moved})
+
+
+class FedBatch(DosingAutomation):
+    """Add ``volume_ml`` of media every ``duration`` minutes, removing nothing, until the vial is full."""
+
+    automation_name = "fed_batch"
+    parameters = (
+        Setting("duration", "float", unit="min", settable=True, minimum=0.001, maximum=24 * 60, default=10.0,
+                description="Minutes between decisions"),
+        Setting("volume_ml", "float", unit="mL", settable=True, minimum=0.01, maximum=10.0,
+                description="Media added per feed"),
+    )
+
+    def execute(self) -> AutomationEvent:
+        doser = self.host.doser
+        current = doser.vial().current_volume_ml
+        room = doser.limits.max_volume_ml - current
+        data = {"volume_ml": self.volume_ml, "current_volume_ml": current, "max_volume_ml": doser.limits.max_volume_ml}
+        if self.volume_ml > room + 1e-9:
+            return AutomationEvent("NoEvent", f"vial full: {current:.3g} mL + {self.volume_ml:g} mL would exceed "
+                                              f"{doser.limits.max_volume_ml:g} mL ([bioreactor] max_volume_ml)", data)
+        moved = self.execute_io_action(media_ml=self.volume_ml)
+        return self.interrupted_event(moved, data) or AutomationEvent(
+            "FeedEvent", f"fed {moved['media_ml']:.3g} mL of media; vial now {doser.vial().current_volume_ml:.3g} mL",
+            {**data, **moved})
+
