@@ -50,3 +50,15 @@ def recorder(unit):
     rec = Recorder(unit.port, "pioreactor/#")
     yield rec
     rec.close()
+
+
+@pytest.fixture
+def configure(unit, monkeypatch):
+    """Set ``[temperature_automation]`` keys for this test (environment layer, seen by subprocesses too)."""
+
+    def apply(**values: str) -> None:
+        for key, value in values.items():
+            monkeypatch.setenv(f"PIO__temperature_automation__{key}", value)
+        config._cached = None
+
+    return apply
