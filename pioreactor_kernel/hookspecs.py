@@ -85,8 +85,13 @@ def register_hardware(register: Callable[..., None]) -> None:
     """Declare hardware backends (``[hardware] backend = <name>`` selects one).
 
     :param register: call ``register(name, target, help="...")`` with ``target``
-        ``"module:factory"``, a callable returning the backend object that provides the
-        device protocols of :mod:`pioreactor_kernel.hardware`.
+        ``"module:factory"``: ``create(*, config, data_dir, unit, hardware_map) -> Backend``
+        returning the driver object of :class:`pioreactor_kernel.hardware.protocols.Backend`.
+
+    ``Backend.exclusive_kinds`` lists the output kinds another process cannot drive while their
+    owner lives (the watchdog ends a hung owner before switching such an output off); a driver's
+    ``close()`` must not change its output. ``[hardware] backend = auto`` picks ``rpi`` on a
+    Raspberry Pi and ``sim`` elsewhere.
     """
 
 

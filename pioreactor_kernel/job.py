@@ -128,6 +128,11 @@ class BackgroundJob(metaclass=_JobMeta):
                     self.logger.debug("on_disconnected of a job that failed to start", exc_info=True)
                 else:
                     self.logger.exception("on_disconnected failed")
+            if self.__dict__.get("_devices") is not None:
+                try:
+                    self._devices.close()  # outputs off first; the job's own cleanup may have done it
+                except Exception:
+                    self.logger.exception("releasing hardware failed")
             from .plugins import plugin_manager
 
             plugin_manager().notify("job_stopped", job=self)
@@ -158,6 +163,10 @@ class BackgroundJob(metaclass=_JobMeta):
                 signal.signal(sig, self._on_signal)
         while not self._disconnected.wait(3600):
             pass
+
+    def wait_until_disconnected(self, timeout_s: float | None = None) -> bool:
+        """True once the job has fully stopped (hardware released, ``disconnected`` published)."""
+        return self._disconnected.wait(timeout_s)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.logger.debug("received %s", signal.Signals(signum).name)
@@ -251,6 +260,15 @@ class BackgroundJob(metaclass=_JobMeta):
             self._publish_raw(names.STATE, self.state)
 
     # ------------------------------------------------------------------ helpers for subclasses
+    @property
+    def devices(self) -> Any:
+        """This job's :class:`~pioreactor_kernel.hardware.DeviceSet`, released when the job stops."""
+        if "_devices" not in self.__dict__:
+            from .hardware import DeviceSet
+
+            self._devices = DeviceSet(owner=self.job_name)
+        return self._devices
+
     def publish(self, suffix: str, payload: str | bytes, *, retain: bool = False, qos: int = 1) -> None:
         """Publish under this job: ``pioreactor/<unit>/<experiment>/<job>/<suffix>``."""
         self.client.publish(f"{self._base}/{suffix}", payload, qos=qos, retain=retain)

@@ -104,7 +104,8 @@ def test_switching_automation_live_without_restarting(widget, unit, recorder):
         _set(unit, "automation_name/set", "silent")
         wait_for(lambda: host.automation_name == "silent", what="switch back")
         assert widget.Threshold.stopped >= 1
-        assert "target_od" not in recorder.last(f"{unit.base}/widget_automation/$properties")
+        wait_for(lambda: "target_od" not in recorder.last(f"{unit.base}/widget_automation/$properties"),
+                 what="$properties without the old automation's parameters")
         _set(unit, "automation/set", json.dumps({"automation_name": "nope", "args": {}}))
         _set(unit, "automation/set", "{not json")
         wait_for(lambda: sum("refused automation/set" in p for p in recorder.payloads(f"{unit.base}/logs/app")) >= 2)

@@ -24,7 +24,8 @@ def test_layers_override_in_order(tmp_path, monkeypatch):
 def test_a_fresh_data_dir_needs_no_config_file(unit):
     cfg = get_config(reload=True)
     assert cfg.get("mqtt", "host") == "127.0.0.1"  # from the unit fixture's environment
-    assert cfg.get("hardware", "backend") == "sim"  # kernel default through the config_defaults hook
+    assert cfg.get("hardware", "backend") == "auto"  # kernel default through the config_defaults hook
+    assert cfg.get("hardware.pwm", "1")  # the physical map, from the hardware layer's defaults
 
 
 @pytest.mark.parametrize(
@@ -63,7 +64,7 @@ def test_pio_config_set_get_show(unit):
     r = pio("config", "set", "--shared", "dosing.max_volume_ml", "18")
     assert (unit.data_dir / "config.ini").read_text().count("max_volume_ml = 18") == 1
     show = pio("config", "show", "--origin").stdout
-    assert "target_rpm = 475" in show and "unit_config.ini" in show and "backend = sim    ; defaults" in show
+    assert "target_rpm = 475" in show and "unit_config.ini" in show and "backend = auto    ; defaults" in show
     missing = pio("config", "get", "nope.nothing")
     assert missing.returncode == 1 and "nope.nothing is not set" in missing.stderr
 

@@ -108,7 +108,7 @@ def test_state_set_sleeps_wakes_and_stops_the_job(unit, recorder):
     _set(unit, "pump_test", "$state", "exploded")
     _set(unit, "pump_test", "$state", "disconnected")
     recorder.wait_for_value(state, "disconnected")
-    wait_for(lambda: job.state == "disconnected")
+    assert job.wait_until_disconnected(10)
     assert job.events == ["sleeping", "woke", "disconnected"]
     assert registry.read("pump_test") is None
 

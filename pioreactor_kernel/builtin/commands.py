@@ -16,6 +16,7 @@ COMMANDS = {
     "plugins": ("pioreactor_kernel.builtin.cli_info:plugins", "List, install or uninstall plugins"),
     "config": ("pioreactor_kernel.builtin.cli_config:config", "Show, get or set configuration"),
     "calibrations": ("pioreactor_kernel.builtin.cli_calibrations:calibrations", "List, show, activate or delete calibrations"),
+    "hardware": ("pioreactor_kernel.hardware.cli:hardware", "Show channel holders, outputs on and the hardware watchdog"),
     "broker": ("pioreactor_kernel.builtin.cli_broker:broker", "Start, stop or check the local Mosquitto broker"),
 }
 
@@ -30,10 +31,13 @@ def register_commands(cli: Any) -> None:
 
 @hookimpl
 def config_defaults() -> dict[str, dict[str, str]]:
+    from pioreactor_kernel.hardware.hwmap import DEFAULT_MAP
+
     return {
         "mqtt": {"host": "localhost", "port": "1883", "keepalive_s": "3", "max_offline_messages": "200000"},
         "cluster": {"leader_name": "", "leader_address": ""},
         "logging": {"level": "INFO", "max_file_mb": "10", "backups": "5"},
         "plugins": {"disabled": ""},
-        "hardware": {"backend": "sim"},
+        "hardware": {"backend": "auto", "lease_s": "1.0", "watchdog_poll_s": "0.1", "watchdog_idle_exit_s": "300"},
+        **DEFAULT_MAP,
     }
