@@ -47,7 +47,7 @@ class GrowthRateCalculator(BackgroundJob):
 
         config = get_config()
         section, d = names.GROWTH_SECTION, names.GROWTH_DEFAULTS
-        self._lock = threading.Lock()
+        self._estimate_lock = threading.Lock()
         self._errors = ErrorThrottle(self.logger)
         self.channels_config = (config.get(section, "channels") or d["channels"]).strip()
         self.use_blank = config.getboolean(section, "use_blank", True)
@@ -62,7 +62,8 @@ class GrowthRateCalculator(BackgroundJob):
         self.readings_handled = 0
         self._file = StateFile(self.experiment)
         self._last_save = time.monotonic()
-        initial_volume_ml = float(config.getfloat(section, "initial_volume_ml", 14.0) or 14.0)
+        initial_volume_ml = float(config.getfloat(names.BIOREACTOR_SECTION, "initial_volume_ml", names.DEFAULT_VOLUME_ML)
+                                  or names.DEFAULT_VOLUME_ML)
         saved = None if start_fresh else self._file.load(self.logger)
         if saved is not None and saved.time_scale != scale:
             self.logger.info("saved state used time_scale %g, now %g: starting afresh", saved.time_scale, scale)
@@ -87,7 +88,7 @@ class GrowthRateCalculator(BackgroundJob):
 
     # ------------------------------------------------------------------ lifecycle
     def on_disconnected(self) -> None:
-        with self._lock:
+        with self._estimate_lock:
             self._save()
 
     def _save(self) -> None:
@@ -101,7 +102,7 @@ class GrowthRateCalculator(BackgroundJob):
     def _on_ods(self, message: Any) -> None:
         started = time.thread_time()
         try:
-            with self._lock:
+            with self._estimate_lock:
                 if self.state != "ready":
                     return
                 self._handle_ods(message.payload)
@@ -184,7 +185,7 @@ class GrowthRateCalculator(BackgroundJob):
             self.logger.error("ignoring dosing event %s with volume_change %r ml: expected 0-%g", event.event, volume,
                               MAX_VOLUME_ML)
             return
-        with self._lock:
+        with self._estimate_lock:
             st = self.state_
             if event.event in names.ADDITIONS:
                 before, after = st.volume_ml, st.volume_ml + volume
@@ -209,7 +210,7 @@ class GrowthRateCalculator(BackgroundJob):
         if not (0 < volume < MAX_VOLUME_ML):
             self.logger.error("ignoring bioreactor/current_volume_ml %r: expected 0-%g ml", volume, MAX_VOLUME_ML)
             return
-        with self._lock:
+        with self._estimate_lock:
             self.state_.volume_ml = volume
 
     def _on_od_blanking(self, message: Any) -> None:

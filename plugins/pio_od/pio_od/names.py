@@ -65,7 +65,8 @@ GROWTH_DEFAULTS: Final[dict[str, str]] = {
     "channels": "auto",  # OD channels that feed the estimator; auto = the scatter channels
     "use_blank": "true",  # subtract the experiment's blank from raw readings
     "time_scale": "1",  # estimator hours per wall-clock hour (a sped-up simulator: its [sim] speed)
-    "initial_volume_ml": "14",  # the vial's volume until bioreactor/current_volume_ml says otherwise
     "save_every_s": "30",  # how often the estimator state is written to the data dir
 }
+BIOREACTOR_SECTION: Final = "bioreactor"  # initial_volume_ml: the vial's volume until current_volume_ml says
+DEFAULT_VOLUME_ML: Final = 14.0
 ESTIMATOR_SECTION: Final = "growth_rate_calculating.estimator"  # overrides of EstimatorConfig fields
