@@ -30,6 +30,7 @@ class TemperatureAutomation(Automation):
     """Base class: ``new_reading()`` gives each good reading once, with the time since the last one."""
 
     kind: ClassVar[str] = KIND
+    host: Any  # a TemperatureAutomationJob (or the benchmark's stand-in)
 
     def __init__(self, host: Any, **params: Any) -> None:
         super().__init__(host, **params)
@@ -68,6 +69,7 @@ class Thermostat(TemperatureAutomation):
     """Holds ``target_temperature`` with a PID on the heater (gains in ``[temperature_automation.thermostat]``)."""
 
     automation_name = "thermostat"
+    target_temperature: float
     parameters = (
         Setting("target_temperature", "float", unit="°C", settable=True, minimum=10.0, maximum=50.0,
                 description="The temperature to hold (the heater cannot cool below ambient)"),

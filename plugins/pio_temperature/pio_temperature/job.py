@@ -20,7 +20,7 @@ import math
 import threading
 import time
 from dataclasses import replace
-from typing import Any
+from typing import Any, ClassVar
 
 from pioreactor_kernel import hardware
 from pioreactor_kernel.automation import AutomationHost
@@ -43,7 +43,7 @@ class TemperatureAutomationJob(AutomationHost):
     kind = cfg.KIND
     job_name = cfg.JOB
     default_automation = "only_record_temperature"
-    published_settings = (
+    published_settings: ClassVar[tuple[Setting, ...]] = (  # type: ignore[assignment]  # kernel: not ClassVar-typed
         *AutomationHost.published_settings,
         Setting(cfg.TEMPERATURE, "json", unit="°C", description='Latest reading: {"temperature", "timestamp"}'),
         Setting(cfg.HEATER_DUTY, "float", unit="%", minimum=0.0, maximum=100.0,
@@ -72,7 +72,7 @@ class TemperatureAutomationJob(AutomationHost):
     @property
     def _heater_lock(self) -> threading.RLock:
         # created on first use: automations start inside AutomationHost.__init__, before ours runs
-        return self.__dict__.setdefault("_heater_lock_", threading.RLock())  # type: ignore[no-any-return]
+        return self.__dict__.setdefault("_heater_lock_", threading.RLock())
 
     def __init__(self, automation_name: str | None = None, reading_interval_s: float | None = None,
                  **params: Any) -> None:
