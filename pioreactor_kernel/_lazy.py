@@ -8,13 +8,18 @@ import types
 from typing import Any
 
 
-def defer_module(name: str) -> None:
+def defer_module(name: str, until_loaded: dict[str, Any] | None = None) -> None:
     """Put a stand-in for ``name`` in ``sys.modules`` that imports the real module on first use.
 
     The standard library's ``LazyLoader`` does not help here: the import system reads the
     module's ``__spec__`` on every later ``import`` statement, which loads it at once. The
     stand-in forwards attribute reads to the real module, and swaps it in when first used.
+
+    ``until_loaded`` maps attribute names to values the stand-in answers *without* loading the
+    module, as long as nobody else has loaded it: for names a dependency only reads in ``except``
+    clauses (exception classes that cannot be raised before the module is in use).
     """
+    placeholders = dict(until_loaded or {})
     if name in sys.modules:
         return
     parent_name, _, child = name.rpartition(".")
@@ -30,6 +35,9 @@ def defer_module(name: str) -> None:
         return real
 
     def __getattr__(attr: str) -> Any:
+        real = sys.modules.get(name)
+        if attr in placeholders and (real is None or real is stand_in):
+            return placeholders[attr]
         return getattr(load_real(), attr)
 
     stand_in.__getattr__ = __getattr__  # type: ignore[method-assign]

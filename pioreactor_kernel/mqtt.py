@@ -29,6 +29,17 @@ from ._lazy import defer_module
 # paho imports urllib.request (and with it http.client and email) only to read proxy settings
 # when PySocks is installed: loading it on first use saves ~30 ms and ~2.4 MB per job process.
 defer_module("urllib.request")
+
+
+class _NeverRaised(Exception):
+    """Stands for ssl's want-read/write errors, which only an SSL socket raises (it loads ssl first)."""
+
+
+# ssl costs ~5 MB of RSS per process; paho reads it at import, and in its socket code only in
+# `except ssl.SSLWant*Error` clauses. With TLS configured, tls_set() loads the real module.
+defer_module("ssl", until_loaded={"SSLWantReadError": _NeverRaised, "SSLWantWriteError": _NeverRaised})
+# hashlib maps OpenSSL's libcrypto (~3.3 MB RSS); paho uses it only for the websocket handshake.
+defer_module("hashlib")
 import paho.mqtt.client as paho  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 from paho.mqtt.reasoncodes import ReasonCode  # noqa: E402

@@ -1,0 +1,32 @@
+"""Deferred imports: a stand-in loads the real module on first use and never hides it after."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def _run(code: str) -> str:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_the_job_process_does_not_load_ssl_hashlib_or_http_until_used():
+    out = _run(
+        "import sys, pioreactor_kernel.mqtt\n"
+        "real = lambda n: n in sys.modules and '__file__' in sys.modules[n].__dict__\n"
+        "print(real('ssl'), real('hashlib'), 'http.client' in sys.modules)"
+    )
+    assert out == "False False False"
+
+
+def test_a_placeholder_answers_until_the_real_module_is_loaded_then_the_real_one_does():
+    out = _run(
+        "import sys, pioreactor_kernel.mqtt as m, paho.mqtt.client as c\n"
+        "before = c.ssl.SSLWantReadError is m._NeverRaised\n"
+        "import ssl\n"
+        "ssl.create_default_context()\n"
+        "after = c.ssl.SSLWantReadError is sys.modules['ssl'].SSLWantReadError\n"
+        "import hashlib\n"
+        "print(before, after, hashlib.sha1(b'pio').hexdigest()[:6])"
+    )
+    assert out == "True True ee9a47"  # sha1(b"pio")
