@@ -61,7 +61,7 @@ class GrowthRateCalculator(BackgroundJob):
         self.cpu_s = 0.0
         self.readings_handled = 0
         self._file = StateFile(self.experiment)
-        self._last_save = time.monotonic()
+        self._dirty = False
         initial_volume_ml = float(config.getfloat(names.BIOREACTOR_SECTION, "initial_volume_ml", names.DEFAULT_VOLUME_ML)
                                   or names.DEFAULT_VOLUME_ML)
         saved = None if start_fresh else self._file.load(self.logger)
@@ -87,16 +87,29 @@ class GrowthRateCalculator(BackgroundJob):
         return self.state_.estimator
 
     # ------------------------------------------------------------------ lifecycle
-    def on_disconnected(self) -> None:
-        with self._estimate_lock:
-            self._save()
+    def on_ready(self) -> None:
+        from pioreactor_kernel.timing import RepeatedTimer
 
-    def _save(self) -> None:
-        try:
-            self._file.save(self.state_)
-        except OSError as e:
-            self._errors.error("save", "cannot save the estimator state to %s: %s", self._file.path, e)
-        self._last_save = time.monotonic()
+        if getattr(self, "_saver", None) is None:
+            self._saver = RepeatedTimer(max(self.save_every_s, 0.05), self._save_if_changed, name="save_estimate").start()
+
+    def on_disconnected(self) -> None:
+        saver = getattr(self, "_saver", None)
+        if saver is not None:
+            saver.cancel()
+        self._save_if_changed()
+
+    def _save_if_changed(self) -> None:
+        """Write the state when readings changed it: in a timer thread, not in the readings' path."""
+        with self._estimate_lock:
+            if not self._dirty:
+                return
+            try:
+                self._file.save(self.state_)
+                self._dirty = False
+                self._errors.clear("save", "the estimator state is saved again")
+            except OSError as e:
+                self._errors.error("save", "cannot save the estimator state to %s: %s", self._file.path, e)
 
     # ------------------------------------------------------------------ inputs
     def _on_ods(self, message: Any) -> None:
@@ -106,8 +119,6 @@ class GrowthRateCalculator(BackgroundJob):
                 if self.state != "ready":
                     return
                 self._handle_ods(message.payload)
-                if time.monotonic() - self._last_save >= self.save_every_s:
-                    self._save()
         finally:
             self.cpu_s += time.thread_time() - started
             self.readings_handled += 1
@@ -148,6 +159,7 @@ class GrowthRateCalculator(BackgroundJob):
         if st.origin_epoch is None:
             st.origin_epoch = t_epoch
         st.last_reading_epoch = t_epoch
+        self._dirty = True
         est = st.estimator.update((t_epoch - st.origin_epoch) * st.time_scale, combined)
         if st.factor is None and est.accepted:
             st.factor_samples.append(combined)
@@ -194,8 +206,10 @@ class GrowthRateCalculator(BackgroundJob):
                     st.estimator.dilution((t_epoch - origin) * st.time_scale, before, after)
                     st.scale_factor_samples(before / after)
                 st.volume_ml = after
+                self._dirty = True
             elif event.event in names.REMOVALS:
                 st.volume_ml = max(st.volume_ml - volume, 0.1)
+                self._dirty = True
             else:
                 self.logger.warning("unknown dosing event %r (expected %s): ignored", event.event,
                                     ", ".join(names.ADDITIONS + names.REMOVALS))
@@ -212,6 +226,7 @@ class GrowthRateCalculator(BackgroundJob):
             return
         with self._estimate_lock:
             self.state_.volume_ml = volume
+            self._dirty = True
 
     def _on_od_blanking(self, message: Any) -> None:
         self.readings_already_blanked = message.payload.decode(errors="replace").strip() in ("1", "true", "True")

@@ -6,8 +6,8 @@ import math
 
 import pytest
 from click.testing import CliRunner
-
 from pio_od.calibration import FitError, ODCurve, fit_monotone, make_calibration, residuals
+
 from pioreactor_kernel import calibrations
 from pioreactor_kernel.calibrations import Calibration
 

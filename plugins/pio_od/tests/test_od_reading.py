@@ -8,8 +8,8 @@ import math
 import pytest
 from click.testing import CliRunner
 from od_simtools import fresh_culture, measure_standards, pump, wait_for_count
-
 from pio_od.od_reading import ODReader
+
 from pioreactor_kernel.hardware.testing import wait_for
 
 
@@ -157,6 +157,7 @@ def test_readings_beyond_the_calibrated_range_are_flagged(unit, recorder, tmp_pa
 
 def test_blank_subtraction_and_od_blank_refusing_while_od_reading_runs(unit, recorder):
     from pio_od import blank as blanks
+
     from pioreactor_kernel.cli import build_cli
 
     result = CliRunner().invoke(build_cli(), ["run", "od_blank", "--readings", "3", "--spacing-s", "0"])

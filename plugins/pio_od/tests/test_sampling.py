@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import pytest
-
 from pio_od.acquisition import SignalChain
 from pio_od.sampling import GainControl, Sampler, robust_mean
 

@@ -1,0 +1,1 @@
+"""pio_od: OD reading, blanks, OD calibration and growth-rate estimation."""
