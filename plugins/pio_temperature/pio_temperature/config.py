@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+
+from pioreactor_kernel.config import ConfigError
 
 from .pid import Gains
 from .readings import SensorPolicy
@@ -51,11 +56,25 @@ class Safety:
 
 
 def _float(config: Any, section: str, key: str) -> float:
-    value = config.getfloat(section, key, float(DEFAULTS[section][key]))
-    return float(value)
+    value = float(config.getfloat(section, key, float(DEFAULTS[section][key])))
+    if not math.isfinite(value):
+        raise ConfigError(f"[{section}] {key} = {value!r} is not a finite number")
+    return value
+
+
+def reading_interval_s(config: Any) -> float:
+    value = _float(config, SECTION, "reading_interval_s")
+    if not 0.05 <= value <= 3600:
+        raise ConfigError(f"[{SECTION}] reading_interval_s = {value:g} must be 0.05..3600 s")
+    return value
 
 
 def sensor_policy(config: Any) -> SensorPolicy:
+    with _as_config_error(SECTION):
+        return _sensor_policy(config)
+
+
+def _sensor_policy(config: Any) -> SensorPolicy:
     return SensorPolicy(
         samples_per_reading=int(_float(config, SECTION, "samples_per_reading")),
         plausible_min_c=_float(config, SECTION, "plausible_min_c"),
@@ -69,9 +88,11 @@ def sensor_policy(config: Any) -> SensorPolicy:
 
 def safety(config: Any) -> Safety:
     max_c = _float(config, SECTION, "max_temperature_c")
+    if not 0 < max_c <= 100:
+        raise ConfigError(f"[{SECTION}] max_temperature_c = {max_c:g} must be in (0, 100] °C")
     max_duty = _float(config, SECTION, "max_heater_duty_percent")
     if not 0 < max_duty <= 100:
-        raise ValueError(f"[{SECTION}] max_heater_duty_percent = {max_duty:g} must be in (0, 100]")
+        raise ConfigError(f"[{SECTION}] max_heater_duty_percent = {max_duty:g} must be in (0, 100]")
     return Safety(max_c, max_duty)
 
 
@@ -79,13 +100,27 @@ def heater_pause_s(config: Any, backend_name: str) -> float:
     raw = (config.get(SECTION, "heater_pause_s") or "auto").strip().lower()
     if raw == "auto":
         return 0.0 if backend_name == "sim" else HEATER_PAUSE_ON_HARDWARE_S
-    value = float(raw)
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
     if not 0 <= value <= 60:
-        raise ValueError(f"[{SECTION}] heater_pause_s = {raw} must be 'auto' or 0..60 s")
+        raise ConfigError(f"[{SECTION}] heater_pause_s = {raw!r} must be 'auto' or a number of seconds, 0..60")
     return value
 
 
 def thermostat_gains(config: Any) -> Gains:
-    return Gains(kp=_float(config, THERMOSTAT_SECTION, "kp"), ki=_float(config, THERMOSTAT_SECTION, "ki"),
-                 kd=_float(config, THERMOSTAT_SECTION, "kd"),
-                 derivative_filter_s=_float(config, THERMOSTAT_SECTION, "derivative_filter_s"))
+    with _as_config_error(THERMOSTAT_SECTION):
+        return Gains(kp=_float(config, THERMOSTAT_SECTION, "kp"), ki=_float(config, THERMOSTAT_SECTION, "ki"),
+                     kd=_float(config, THERMOSTAT_SECTION, "kd"),
+                     derivative_filter_s=_float(config, THERMOSTAT_SECTION, "derivative_filter_s"))
+
+
+@contextmanager
+def _as_config_error(section: str) -> Iterator[None]:
+    try:
+        yield
+    except ConfigError:
+        raise
+    except ValueError as e:
+        raise ConfigError(f"[{section}]: {e}") from None

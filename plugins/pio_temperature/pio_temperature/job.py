@@ -83,9 +83,9 @@ class TemperatureAutomationJob(AutomationHost):
         self.max_heater_duty_percent = safety.max_heater_duty_percent
         self.policy = cfg.sensor_policy(self.config)
         self.heater_pause_s = cfg.heater_pause_s(self.config, hardware.backend().name)
-        interval = reading_interval_s if reading_interval_s is not None else float(
-            self.config.getfloat(cfg.SECTION, "reading_interval_s", 30.0) or 30.0)
-        self.reading_interval_s = READING_INTERVAL_SETTING.parse(interval)
+        cfg.thermostat_gains(self.config)  # a bad gain fails the start, not the first decision
+        self.reading_interval_s = (READING_INTERVAL_SETTING.parse(reading_interval_s) if reading_interval_s is not None
+                                   else cfg.reading_interval_s(self.config))
         self._stuck = StuckDetector(self.policy, self.max_heater_duty_percent)
         self._bad_readings = 0
         self._stopping = threading.Event()

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 
+import pytest
+from pioreactor_kernel.config import ConfigError
 from pioreactor_kernel.testing import pio, wait_for
 from temperature_simtools import INTERVAL_S, logged, publish, true_heater_duty
 
+from pio_temperature.config import DEFAULTS
 from pio_temperature.job import TemperatureAutomationJob
 
 
@@ -74,3 +78,18 @@ def test_pio_run_offers_the_automations_options(unit):
     refused = pio("run", "temperature_automation", "--automation-name", "thermostat", "--target-temperature", "90")
     assert refused.returncode != 0 and "above the maximum 50" in refused.stdout + refused.stderr
     assert true_heater_duty() == 0.0
+
+
+@pytest.mark.parametrize(("key", "value", "why"), [
+    ("max_temperature_c", "nan", "not a finite number"),
+    ("heater_pause_s", "soon", "must be 'auto' or a number"),
+    ("max_heater_duty_percent", "0", "must be in (0, 100]"),
+])
+def test_a_bad_config_value_refuses_to_start_and_names_the_key(unit, configure, key, value, why):
+    configure(**{key: value})
+    with pytest.raises(ConfigError, match=rf"\[temperature_automation\] {key}.*{re.escape(why)}"):
+        TemperatureAutomationJob(automation_name="thermostat", target_temperature=37.0)
+    assert true_heater_duty() == 0.0
+    configure(**{key: DEFAULTS["temperature_automation"][key]})
+    with TemperatureAutomationJob():  # nothing was left half-open
+        pass
