@@ -18,8 +18,9 @@ CHANNELS = ("A", "B", "C", "D")
 
 OWNER_JOB = "leds"  # the long-lived process that holds lit channels
 INTENSITY = "intensity"  # .../leds/intensity, retained JSON {"A": 0.0, "B": 50.0, ...}
-CHANGE_REQUEST = "change_request"  # .../leds/change_request {"request_id", "intensities", "source_of_event"}
-CHANGE_RESULT = "change_result"  # .../leds/change_result {"request_id", "ok", "intensities", "error"}
+# two levels deep, so that they are not mistaken for job settings (<job>/<setting>) by recorders
+CHANGE_REQUEST = "change/request"  # .../leds/change/request {"request_id", "intensities", "source_of_event"}
+CHANGE_RESULT = "change/result"  # .../leds/change/result {"request_id", "ok", "intensities", "error"}
 LED_CHANGE_EVENTS = "led_change_events"  # pioreactor/<unit>/<exp>/led_change_events (the dialect's)
 AUTOMATION_JOB = "led_automation"
 
