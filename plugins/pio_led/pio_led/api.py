@@ -15,12 +15,13 @@ from typing import Any
 from pioreactor_kernel import registry
 from pioreactor_kernel.identity import EXPERIMENT_ENV, unit_name
 from pioreactor_kernel.mqtt import BrokerAddress, MQTTClient
-from pioreactor_kernel.names import READY, ROOT
+from pioreactor_kernel.names import DISCONNECTED, LOST, READY, ROOT, SLEEPING
 from pioreactor_kernel.paths import data_dir
 
 from . import CHANGE_REQUEST, CHANGE_RESULT, CHANNELS, INTENSITY, OWNER_JOB
 from .channels import LEDError, parse_intensities
 
+_GONE = (DISCONNECTED, LOST)
 OWNER_START_TIMEOUT_S = 30.0  # a cold `pio` start on a busy Pi Zero takes several seconds
 
 
@@ -81,22 +82,41 @@ class LEDClient:
         """Apply ``{"B": 50, ...}`` (percent) all at once; return every channel's intensity after.
 
         Raises :class:`LEDError` if the owner refuses (a channel held by another job, such as the
-        IR LED while ``od_reading`` runs) or does not answer within ``timeout_s``.
+        IR LED while ``od_reading`` runs) or does not answer within ``timeout_s``. An owner that
+        stops meanwhile (it exits when idle) is replaced and the request sent again.
         """
         wanted = parse_intensities(desired_state)
         with self._set_lock:
-            experiment = self.ensure_owner()
-            request_id = uuid.uuid4().hex
-            request = {"request_id": request_id, "intensities": wanted,
-                       "source_of_event": source_of_event or self.source_of_event}
-            self.client.publish(f"{ROOT}/{self.unit}/{experiment}/{OWNER_JOB}/{CHANGE_REQUEST}", json.dumps(request))
-            with self._cond:
-                if not self._cond.wait_for(lambda: request_id in self._results, timeout_s):
-                    raise LEDError(f"the {OWNER_JOB} job of {self.unit} did not answer within {timeout_s:g} s")
-                result = self._results.pop(request_id)
-        if not result.get("ok"):
-            raise LEDError(str(result.get("error")))
-        return {c: float(v) for c, v in result["intensities"].items()}
+            for _attempt in range(3):
+                experiment = self.ensure_owner()
+                request_id = uuid.uuid4().hex
+                request = {"request_id": request_id, "intensities": wanted,
+                           "source_of_event": source_of_event or self.source_of_event}
+                with self._cond:
+                    sent_at = self._arrivals
+                self.client.publish(f"{ROOT}/{self.unit}/{experiment}/{OWNER_JOB}/{CHANGE_REQUEST}",
+                                    json.dumps(request))
+                result = self._wait_for_answer(experiment, request_id, sent_at, timeout_s)
+                if result is None or result.get("retry"):
+                    continue  # the owner stopped before it could apply the change: start another
+                if not result.get("ok"):
+                    raise LEDError(str(result.get("error")))
+                return {c: float(v) for c, v in result["intensities"].items()}
+        raise LEDError(f"the {OWNER_JOB} job of {self.unit} kept stopping before applying the change; "
+                       f"see {data_dir() / 'logs' / (OWNER_JOB + '.log')}")
+
+    def _wait_for_answer(self, experiment: str, request_id: str, sent_at: int,
+                         timeout_s: float) -> dict[str, Any] | None:
+        """The owner's answer, or None if it stopped (``$state`` disconnected or lost) after we asked."""
+
+        def answered_or_gone() -> bool:
+            state, arrival = self._states.get(experiment, ("unknown", 0))
+            return request_id in self._results or (arrival > sent_at and state in _GONE)
+
+        with self._cond:
+            if not self._cond.wait_for(answered_or_gone, timeout_s):
+                raise LEDError(f"the {OWNER_JOB} job of {self.unit} did not answer within {timeout_s:g} s")
+            return self._results.pop(request_id, None)
 
     def intensities(self) -> dict[str, float]:
         """The intensities the owner last published (all 0 if it never ran)."""
@@ -108,31 +128,32 @@ class LEDClient:
         return {c: float(known.get(c, 0.0)) for c in CHANNELS}
 
     def ensure_owner(self) -> str:
-        """The experiment of the unit's running LED owner, started (detached) if none runs."""
-        record = registry.read(OWNER_JOB)
-        since = 0  # a "ready" that arrived after this arrival number counts
-        if record is None:
+        """The experiment of the unit's running, ready LED owner; one is started (detached) if none runs."""
+        deadline = time.monotonic() + OWNER_START_TIMEOUT_S
+        spawned: subprocess.Popen[bytes] | None = None
+        spawns = 0
+        since = 0  # only a "ready" that arrived after this counts (a killed owner's retained "ready" is stale)
+        while True:
+            record = registry.read(OWNER_JOB)
             with self._cond:
-                since = self._arrivals  # a retained "ready" of a killed owner is stale
-            spawn_owner(self.experiment)
-            deadline = time.monotonic() + OWNER_START_TIMEOUT_S
-            while (record := registry.read(OWNER_JOB)) is None:
+                if record is None:
+                    if spawned is None or spawned.poll() is not None:  # none yet, or it lost a race and exited
+                        if spawns == 3:
+                            raise LEDError(f"the LED owner (`pio run {OWNER_JOB}`) exited at start 3 times; see "
+                                           f"{data_dir() / 'logs' / (OWNER_JOB + '.log')}")
+                        since, spawns = self._arrivals, spawns + 1
+                        spawned = spawn_owner(self.experiment)
+                else:
+                    state, arrival = self._states.get(record.experiment, ("unknown", 0))
+                    if state == READY and arrival > since:
+                        return record.experiment
+                    if state == SLEEPING:
+                        raise LEDError(f"the {OWNER_JOB} job (pid {record.pid}) is sleeping: wake it "
+                                       f"(`$state/set ready`) or restart it (`pio kill {OWNER_JOB}`)")
                 if time.monotonic() > deadline:
-                    raise LEDError(f"the LED owner (`pio run {OWNER_JOB}`) did not start within "
+                    raise LEDError(f"the LED owner (`pio run {OWNER_JOB}`) is not ready after "
                                    f"{OWNER_START_TIMEOUT_S:g} s; see {data_dir() / 'logs' / (OWNER_JOB + '.log')}")
-                time.sleep(0.02)
-        experiment = record.experiment
-
-        def ready() -> bool:
-            state, arrival = self._states.get(experiment, ("unknown", 0))
-            return state == READY and arrival > since
-
-        with self._cond:
-            if not self._cond.wait_for(ready, OWNER_START_TIMEOUT_S if since else 5.0):
-                state = self._states.get(experiment, ("unknown", 0))[0]
-                raise LEDError(f"the {OWNER_JOB} job (pid {record.pid}, experiment {experiment}) is {state}, "
-                               f"not ready: wake it (`$state/set ready`) or restart it (`pio kill {OWNER_JOB}`)")
-        return experiment
+                self._cond.wait(0.05)
 
     def close(self) -> None:
         self.client.disconnect()
@@ -156,7 +177,7 @@ def led_intensity(desired_state: Mapping[str, float], *, unit: str | None = None
         return client.set(desired_state, timeout_s=timeout_s)
 
 
-def spawn_owner(experiment: str | None = None) -> None:
+def spawn_owner(experiment: str | None = None) -> subprocess.Popen[bytes]:
     """Start ``pio run leds`` in its own session (it outlives us); its output goes to logs/leds.log."""
     logs = data_dir() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -167,4 +188,5 @@ def spawn_owner(experiment: str | None = None) -> None:
         proc = subprocess.Popen([sys.executable, "-m", "pioreactor_kernel", "run", OWNER_JOB], env=env,
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, close_fds=True,
                                 start_new_session=True)
-    threading.Thread(target=proc.wait, name="pio-leds-reaper", daemon=True).start()  # no zombie if it fails
+    threading.Thread(target=proc.wait, name="pio-leds-reaper", daemon=True).start()  # no zombie when it exits
+    return proc

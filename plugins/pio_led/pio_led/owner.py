@@ -11,18 +11,24 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 from pioreactor_kernel import hardware
+from pioreactor_kernel.config import get_config
 from pioreactor_kernel.job import BackgroundJob
 from pioreactor_kernel.mqtt import retained_value
-from pioreactor_kernel.names import READY, job_topic, unit_topic
+from pioreactor_kernel.names import DISCONNECTED, READY, job_topic, unit_topic
 from pioreactor_kernel.settings import Setting
 from pioreactor_kernel.timestamps import current_utc_timestamp
 from pioreactor_kernel.timing import RepeatedTimer
 
 from . import CHANGE_REQUEST, CHANGE_RESULT, CHANNELS, INTENSITY, LED_CHANGE_EVENTS, OWNER_JOB
 from .channels import LEDError, parse_intensities
+
+
+class OwnerStopping(LEDError):
+    """This owner is on its way out: the requester should start another and ask again."""
 
 
 class LEDOwner(BackgroundJob):
@@ -44,12 +50,15 @@ class LEDOwner(BackgroundJob):
         self._leds_lock = threading.RLock()
         self._lit: dict[str, hardware.LED] = {}  # channels this process holds (all above 0)
         self._asleep: dict[str, float] = {}  # what to restore on waking
+        self._stopping = False
         roles = hardware.hardware_map().leds
         self.roles = {c: roles.get(c, "") for c in CHANNELS}
         self.intensity = self._initial_intensities()
         self.subscribe(job_topic(self.unit, self.experiment, self.job_name, CHANGE_REQUEST), self._on_change_request)
         self.subscribe(unit_topic(self.unit, self.experiment, LED_CHANGE_EVENTS), self._on_foreign_event)
-        self._revocation_check = RepeatedTimer(2.0, self._check_revoked, name="leds-revoked").start()
+        self.idle_exit_s = get_config().getfloat("leds", "idle_exit_s", 60.0) or 0.0
+        self._last_activity = time.monotonic()
+        self._housekeeping = RepeatedTimer(1.0, self._housekeep, name="leds-housekeeping").start()
 
     def _initial_intensities(self) -> dict[str, float]:
         """All off, except channels another process holds: those keep the last value published."""
@@ -72,6 +81,9 @@ class LEDOwner(BackgroundJob):
         """Apply ``{"B": 50, ...}``: all of it, or (an error on any channel) none of it."""
         wanted = parse_intensities(desired)
         with self._leds_lock:
+            if self._stopping or self.state == DISCONNECTED:
+                raise OwnerStopping(f"the {self.job_name} job is stopping")
+            self._last_activity = time.monotonic()
             if self.state != READY:
                 raise LEDError(f"the {self.job_name} job is {self.state}: wake it (`$state/set ready`) first")
             opened: list[str] = []
@@ -136,6 +148,9 @@ class LEDOwner(BackgroundJob):
                 raise LEDError(f"source_of_event must be text, got {source!r}")
             result = {"request_id": request_id, "ok": True, "intensities": self.change(request.get("intensities"), source),
                       "error": None}
+        except OwnerStopping as e:
+            result = {"request_id": request_id, "ok": False, "intensities": dict(self.intensity), "error": str(e),
+                      "retry": True}
         except (ValueError, UnicodeDecodeError, LEDError) as e:
             error = str(e) if isinstance(e, LEDError) else f"not a JSON change request: {e}"
             self.logger.error("refused LED change: %s", error)
@@ -152,6 +167,16 @@ class LEDOwner(BackgroundJob):
         with self._leds_lock:
             if channel in CHANNELS and channel not in self._lit and self.intensity.get(channel) != value:
                 self.intensity = {**self.intensity, channel: value}
+
+    def _housekeep(self) -> None:
+        """Let go of channels the watchdog switched off; exit when nothing has been lit for a while."""
+        with self._leds_lock:
+            self._check_revoked()
+            idle = not self._lit and not self._asleep and time.monotonic() - self._last_activity > self.idle_exit_s
+            if self.idle_exit_s > 0 and idle and self.state == READY and not self._stopping:
+                self.logger.info("no LED lit for %g s: exiting ([leds] idle_exit_s)", self.idle_exit_s)
+                self._stopping = True  # from now on changes are answered "retry" (the API starts a new owner)
+                threading.Thread(target=self.clean_up, daemon=True).start()
 
     def _check_revoked(self) -> None:
         """The watchdog switched a channel off (this process hung): say so, and let the channel go."""
@@ -183,8 +208,9 @@ class LEDOwner(BackgroundJob):
             self.logger.error("could not restore the LEDs after waking: %s", e)
 
     def on_disconnected(self) -> None:
-        self._revocation_check.cancel()
+        self._housekeeping.cancel()
         with self._leds_lock:
+            self._stopping = True
             off = {c: 0.0 for c in self._lit}
             for channel in list(self._lit):
                 self._lit.pop(channel).close()

@@ -20,3 +20,8 @@ def register_automations(register: Any) -> None:
     register("led", "silent", "pio_led.automations:Silent", help="Leave the LEDs as they are")
     register("led", "light_dark_cycle", "pio_led.automations:LightDarkCycle",
              help="Lights on for some hours, off for some hours, repeated")
+
+
+@hookimpl
+def config_defaults() -> dict[str, dict[str, str]]:
+    return {"leds": {"idle_exit_s": "60"}}  # the owner exits after this long with no LED lit (0: never)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pio_sim
 import pytest
@@ -101,3 +102,19 @@ def test_ir_led_held_by_od_reading_cannot_be_changed_and_others_can(unit, record
         ir.close()
     assert pio("run", "led_intensity", "--A", "10").returncode == 0  # free again once od_reading is gone
     assert sim_leds()["A"] == 10.0
+
+
+def test_an_idle_owner_exits_and_the_next_change_starts_another(unit, recorder, monkeypatch):
+    from pio_led import led_intensity
+
+    monkeypatch.setenv("PIO__leds__idle_exit_s", "1.5")
+    led_intensity({"B": 10})
+    first = registry.read("leds")
+    led_intensity({"B": 0})
+    wait_for(lambda: registry.read("leds") is None, timeout_s=10, what="the idle owner to exit")
+    assert recorder.last(f"{unit.base}/leds/$state") == "disconnected"
+    assert led_intensity({"C": 5}) == {"A": 0.0, "B": 0.0, "C": 5.0, "D": 0.0}
+    second = registry.read("leds")
+    assert second is not None and second.pid != first.pid and sim_leds()["C"] == 5.0
+    time.sleep(3.0)  # a negative: twice the idle time passes, and an owner with a lit LED stays
+    assert registry.read("leds").pid == second.pid and sim_leds()["C"] == 5.0
