@@ -1,0 +1,240 @@
+"""History for charts, downsampled on the server with min and max per bucket (spikes are kept).
+
+A request names a window and the chart's width in pixels; the bucket width is the first step of
+a fixed ladder (1 s ... 1 day) that gives at most one bucket per pixel, so a browser can merge
+live points into the same grid and backfill a gap with the same buckets. Per bucket the server
+sends the minimum and the maximum: a one-sample spike between two pixels is never lost.
+
+Buckets of a minute or more are built from per-minute min/max rollups kept in memory (numpy,
+16 bytes per unit-minute: a week of 16 units is ~2.6 MB per chart), made by one SQL aggregate
+per chart and kept up to date by small indexed queries per unit; finer buckets (windows under
+about half a day) are aggregated by SQL from the raw rows of each unit.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from .names import SETTINGS_HISTORY, Series
+from .store import Store
+
+LADDER_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
+MAX_BUCKETS = 4000
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def bucket_width_s(span_s: float, width_px: int) -> int:
+    """The first ladder step giving at most ``width_px`` buckets over ``span_s``."""
+    need = span_s / max(1, width_px)
+    for step in LADDER_S:
+        if step >= need:
+            return step
+    return int(math.ceil(need / 86400) * 86400)
+
+
+def iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+_hours: dict[str, int] = {}
+
+
+def minute_index(text: str) -> int:
+    """Epoch minutes of ``YYYY-MM-DDTHH:MM`` (cached per hour: rollup builds parse many)."""
+    hour = _hours.get(text[:13])
+    if hour is None:
+        hour = int(datetime.fromisoformat(text[:13] + ":00:00+00:00").timestamp()) // 60
+        if len(_hours) > 100_000:
+            _hours.clear()
+        _hours[text[:13]] = hour
+    return hour + int(text[14:16])
+
+
+def check_identifiers(series: Series) -> None:
+    for name in (series.table, series.column, series.split or "x", *series.where):
+        if not _IDENT.fullmatch(name):
+            raise ValueError(f"chart {series.name}: {name!r} is not a plain SQL identifier")
+
+
+class _Track:
+    """Per-minute min and max of one line (unit or unit:channel), growing as time goes on."""
+
+    __slots__ = ("start", "mins", "maxs", "size")
+
+    def __init__(self, start: int):
+        self.start, self.size = start, 0
+        self.mins = np.full(1024, np.nan)
+        self.maxs = np.full(1024, np.nan)
+
+    def put(self, minute: int, lo: float, hi: float) -> None:
+        if minute < self.start:
+            shift = self.start - minute
+            self.mins = np.concatenate([np.full(shift, np.nan), self.mins])
+            self.maxs = np.concatenate([np.full(shift, np.nan), self.maxs])
+            self.start, self.size = minute, self.size + shift
+        i = minute - self.start
+        if i >= len(self.mins):
+            grow = max(i + 1, 2 * len(self.mins)) - len(self.mins)
+            self.mins = np.concatenate([self.mins, np.full(grow, np.nan)])
+            self.maxs = np.concatenate([self.maxs, np.full(grow, np.nan)])
+        self.mins[i], self.maxs[i] = lo, hi
+        self.size = max(self.size, i + 1)
+
+    def window(self, first_minute: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+        lo_out, hi_out = np.full(count, np.nan), np.full(count, np.nan)
+        a, b = max(first_minute, self.start), min(first_minute + count, self.start + self.size)
+        if b > a:
+            lo_out[a - first_minute:b - first_minute] = self.mins[a - self.start:b - self.start]
+            hi_out[a - first_minute:b - first_minute] = self.maxs[a - self.start:b - self.start]
+        return lo_out, hi_out
+
+
+class _Rollup:
+    def __init__(self) -> None:
+        self.tracks: dict[str, _Track] = {}
+        self.units: set[str] = set()
+        self.last_minute: dict[str, str] = {}  # unit -> "YYYY-MM-DDTHH:MM" of its newest stored row
+        self.built = False
+        self.refreshed = 0.0
+        self.lock = threading.Lock()
+
+    def add(self, unit: str, split: Any, minute_text: str, lo: Any, hi: Any) -> None:
+        if lo is None or hi is None:
+            return
+        key = unit if split in (None, "") else f"{unit}:{split}"
+        minute = minute_index(minute_text)
+        track = self.tracks.get(key)
+        if track is None:
+            track = self.tracks[key] = _Track(minute)
+        track.put(minute, float(lo), float(hi))
+        self.units.add(unit)
+        if minute_text > self.last_minute.get(unit, ""):
+            self.last_minute[unit] = minute_text
+
+
+class History:
+    def __init__(self, store: Store, series: list[Series], refresh_s: float = 5.0) -> None:
+        self.store = store
+        self.series = {s.name: s for s in series}
+        for s in series:
+            check_identifiers(s)
+        self.refresh_s = refresh_s
+        self._rollups: dict[tuple[str, str], _Rollup] = {}
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ SQL pieces
+    def _source(self, s: Series) -> tuple[str, str, list[Any]]:
+        """(value expression, extra WHERE, its parameters) of a series."""
+        if s.table == SETTINGS_HISTORY:
+            value = self.store.number_expr("value", s.json_key)
+            return value, " AND job_name = ? AND setting = ? AND value <> ''", [s.job, s.setting]
+        extra = "".join(f" AND {k} = ?" for k in s.where)
+        return s.column, extra, list(s.where.values())
+
+    def _rollup(self, experiment: str, s: Series, known_units: set[str]) -> _Rollup:
+        with self._lock:
+            rollup = self._rollups.setdefault((experiment, s.name), _Rollup())
+        with rollup.lock:
+            if not rollup.built:
+                value, extra, params = self._source(s)
+                split = s.split or "''"
+                sql = (f"SELECT pioreactor_unit, {split}, substr(timestamp, 1, 16) AS m, MIN({value}), MAX({value}) "
+                       f"FROM {s.table} WHERE experiment = ?{extra} GROUP BY pioreactor_unit, {split}, m")
+                for row in self.store.rows(sql, [experiment, *params]):
+                    rollup.add(*row)
+                rollup.built, rollup.refreshed = True, time.monotonic()
+            elif time.monotonic() - rollup.refreshed >= self.refresh_s:
+                self._refresh(experiment, s, rollup, known_units)
+        return rollup
+
+    def _refresh(self, experiment: str, s: Series, rollup: _Rollup, known_units: set[str]) -> None:
+        """Re-aggregate each unit's minutes from its newest stored minute on (an indexed range)."""
+        value, extra, params = self._source(s)
+        split = s.split or "''"
+        sql = (f"SELECT pioreactor_unit, {split}, substr(timestamp, 1, 16) AS m, MIN({value}), MAX({value}) "
+               f"FROM {s.table} WHERE experiment = ? AND pioreactor_unit = ? AND timestamp >= ?{extra} "
+               f"GROUP BY pioreactor_unit, {split}, m")
+        for unit in sorted(rollup.units | known_units):
+            since = rollup.last_minute.get(unit, "")
+            for row in self.store.rows(sql, [experiment, unit, since, *params]):
+                rollup.add(*row)
+        rollup.refreshed = time.monotonic()
+
+    # ------------------------------------------------------------------ queries
+    def query(self, experiment: str, name: str, start: float, end: float, width_px: int,
+              known_units: set[str] | None = None, bucket_s: int | None = None) -> dict[str, Any]:
+        """Min/max per bucket of every line of chart ``name`` in ``[start, end)`` (epoch seconds)."""
+        s = self.series.get(name)
+        if s is None:
+            raise KeyError(f"no chart {name!r} (charts: {', '.join(self.series)})")
+        if not (math.isfinite(start) and math.isfinite(end)) or end <= start:
+            raise ValueError("the window needs finite start < end (epoch seconds)")
+        width_px = max(10, min(int(width_px), MAX_BUCKETS))
+        w = int(bucket_s) if bucket_s in LADDER_S or (bucket_s and bucket_s % 86400 == 0) else \
+            bucket_width_s(end - start, width_px)
+        t0 = math.floor(start / w) * w
+        n = max(1, math.ceil((end - t0) / w))
+        if n > MAX_BUCKETS:
+            raise ValueError(f"{n} buckets of {w} s: ask for a wider bucket or a shorter window")
+        known = known_units or set()
+        out: dict[str, dict[str, list[float | None]]] = {}
+        if self.store.available and self.store.table_exists(s.table):
+            rollup = self._rollup(experiment, s, known)
+            if w % 60 == 0:
+                self._from_rollup(rollup, t0, n, w, out)
+            else:
+                self._from_rows(experiment, s, rollup.units | known, t0, n, w, out)
+        return {"series": s.name, "title": s.title, "unit": s.unit, "step": s.step, "bucket_s": w, "t0": t0, "n": n,
+                "data": out}
+
+    def _from_rollup(self, rollup: _Rollup, t0: float, n: int, w: int, out: dict[str, Any]) -> None:
+        k = w // 60
+        first = int(t0 // 60)
+        with rollup.lock:
+            tracks = list(rollup.tracks.items())
+        for key, track in tracks:
+            lo, hi = track.window(first, n * k)
+            lo, hi = np.fmin.reduce(lo.reshape(n, k), axis=1), np.fmax.reduce(hi.reshape(n, k), axis=1)
+            if not np.isnan(lo).all():
+                out[key] = {"min": _compact(lo), "max": _compact(hi)}
+
+    def _from_rows(self, experiment: str, s: Series, units: set[str], t0: float, n: int, w: int,
+                   out: dict[str, Any]) -> None:
+        value, extra, params = self._source(s)
+        split = s.split or "''"
+        epoch = self.store.epoch_expr()
+        sql = (f"SELECT {split}, CAST(({epoch} - ?) / ? AS INTEGER) AS b, MIN({value}), MAX({value}) FROM {s.table} "
+               f"WHERE experiment = ? AND pioreactor_unit = ? AND timestamp >= ? AND timestamp < ?{extra} "
+               f"GROUP BY {split}, b")
+        lo_text, hi_text = iso(t0), iso(t0 + n * w)
+        for unit in sorted(units):
+            lines: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+            for split_value, b, lo, hi in self.store.rows(sql, [t0, w, experiment, unit, lo_text, hi_text, *params]):
+                if b is None or lo is None or not 0 <= int(b) < n:
+                    continue
+                key = unit if split_value in (None, "") else f"{unit}:{split_value}"
+                arrays = lines.setdefault(key, (np.full(n, np.nan), np.full(n, np.nan)))
+                arrays[0][int(b)], arrays[1][int(b)] = lo, hi
+            for key, (lo_a, hi_a) in lines.items():
+                out[key] = {"min": _compact(lo_a), "max": _compact(hi_a)}
+
+    def dosing_events(self, experiment: str, start: float, end: float, limit: int = 5000) -> list[list[Any]]:
+        if not self.store.available or not self.store.table_exists("dosing_events"):
+            return []
+        rows = self.store.rows(
+            f"SELECT pioreactor_unit, {self.store.epoch_expr()}, event, volume_change_ml FROM dosing_events "
+            "WHERE experiment = ? AND timestamp >= ? AND timestamp < ? ORDER BY timestamp LIMIT ?",
+            [experiment, iso(start), iso(end), limit])
+        return [[u, round(t, 3), e, v] for u, t, e, v in rows]
+
+
+def _compact(values: np.ndarray) -> list[float | None]:
+    """Five significant digits, None for empty buckets: small JSON."""
+    return [None if v != v else float(f"{v:.5g}") for v in values.tolist()]

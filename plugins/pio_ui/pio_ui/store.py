@@ -1,0 +1,74 @@
+"""The leader's database as the UI reads it (pio-leader's storage), or its absence, said plainly.
+
+The UI works without pio-leader (live views only); pages that need history say how to get it.
+Reads go through short-lived connections so the web server's many threads leave none open.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+logger = logging.getLogger("pioreactor.ui.store")
+MISSING = "history needs the leader's database: install pio-leader and run `pio run mqtt_to_db`"
+
+
+class Store:
+    def __init__(self) -> None:
+        self.db: Any = None
+        self.error: str | None = None
+        self.postgres = False
+        self._lock = threading.Lock()
+        try:
+            from pio_leader.storage import is_postgres, open_leader_database
+        except ImportError:
+            self.error = MISSING
+            return
+        try:
+            self.db, _ = open_leader_database()
+            self.postgres = is_postgres(self.db)
+            self.db.close()
+        except Exception as e:  # noqa: BLE001 - a broken database must not stop the live UI
+            self.error = f"the leader's database cannot be opened: {type(e).__name__}: {e}"
+            logger.error("%s", self.error)
+            self.db = None
+
+    @property
+    def available(self) -> bool:
+        return self.db is not None
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one read; every value is a bound parameter. Raises when the database is unavailable."""
+        if self.db is None:
+            raise StoreUnavailable(self.error or MISSING)
+        if self.postgres:
+            sql = sql.replace("?", "%s")
+        with self.db.connection_context():
+            return list(self.db.execute_sql(sql, tuple(params)).fetchall())
+
+    def table_exists(self, table: str) -> bool:
+        if self.db is None:
+            return False
+        with self.db.connection_context():
+            return bool(self.db.table_exists(table))
+
+    def epoch_expr(self, column: str = "timestamp") -> str:
+        if self.postgres:
+            return f"extract(epoch from CAST({column} AS timestamptz))"
+        return f"((julianday({column}) - 2440587.5) * 86400.0)"
+
+    def number_expr(self, column: str, json_key: str | None) -> str:
+        """SQL for the number held in a text column (plain, or one key of a JSON object)."""
+        if json_key is None:
+            return f"CAST({column} AS DOUBLE PRECISION)" if self.postgres else f"CAST({column} AS REAL)"
+        if not json_key.isidentifier():
+            raise ValueError(f"json key {json_key!r} must be a plain name")
+        if self.postgres:
+            return f"CAST(CAST({column} AS json)->>'{json_key}' AS DOUBLE PRECISION)"
+        return f"CAST(json_extract({column}, '$.{json_key}') AS REAL)"
+
+
+class StoreUnavailable(RuntimeError):
+    pass
