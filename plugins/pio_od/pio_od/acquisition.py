@@ -14,12 +14,40 @@ import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import names
 from .sampling import Sampler, SampleSet, median
 
 MIN_REFERENCE_V = 1e-3  # below this the reference sees no LED: nothing to normalise by
 DARK_MEMORY = 5  # dark offsets are the median of the last few readings' darks
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    """How each reading samples, from ``[od_reading]``."""
+
+    samples: int = 9
+    dark_samples: int = 5
+    settle_s: float = 0.002
+    full_scale_v: float = 4.096
+
+    @classmethod
+    def from_config(cls, config: Any) -> SamplingOptions:
+        section, d = names.OD_SECTION, names.OD_DEFAULTS
+
+        def number(key: str) -> float:
+            value = config.getfloat(section, key, float(d[key]))
+            if value is None or not math.isfinite(value) or value < 0:
+                raise ValueError(f"[{section}] {key} = {value!r}: expected a number >= 0")
+            return float(value)
+
+        options = cls(int(number("samples_per_reading")), int(number("dark_samples")), number("led_settle_s"),
+                      number("adc_full_scale_v"))
+        if not 1 <= options.samples <= 1000 or options.dark_samples > 1000 or options.settle_s > 1:
+            raise ValueError(f"[{section}] samples_per_reading {options.samples} (1-1000), dark_samples "
+                             f"{options.dark_samples} (0-1000) or led_settle_s {options.settle_s} (0-1 s) out of range")
+        return options
 
 
 @dataclass
@@ -84,8 +112,7 @@ class ODHardware:
     no usable signal channel at all is an error (raised).
     """
 
-    def __init__(self, owner: str, *, samples: int = 9, dark_samples: int = 5, settle_s: float = 0.002,
-                 full_scale_v: float = 4.096, logger: logging.Logger | None = None):
+    def __init__(self, owner: str, options: SamplingOptions | None = None, *, logger: logging.Logger | None = None):
         from pioreactor_kernel import hardware
 
         log = logger or logging.getLogger(f"pioreactor.{owner}")
@@ -112,8 +139,9 @@ class ODHardware:
             raise
         # a REF that is mapped but broken stays in the chain: its readings then fail loudly
         self.chain = SignalChain({ch: a for ch, a in angles.items() if ch in adcs or a == names.REF})
-        self.sampler = Sampler(led, adcs, samples=samples, dark_samples=dark_samples, settle_s=settle_s,
-                               full_scale_v=full_scale_v)
+        o = options or SamplingOptions()
+        self.sampler = Sampler(led, adcs, samples=o.samples, dark_samples=o.dark_samples, settle_s=o.settle_s,
+                               full_scale_v=o.full_scale_v)
 
     @property
     def angles(self) -> dict[str, str]:

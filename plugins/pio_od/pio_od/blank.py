@@ -83,12 +83,12 @@ def measure(experiment: str, *, readings: int = 10, spacing_s: float = 0.5, ir_l
     from pioreactor_kernel.config import get_config
     from pioreactor_kernel.timestamps import current_utc_timestamp
 
-    from .acquisition import ODHardware
+    from .acquisition import ODHardware, SamplingOptions
 
     config = get_config()
     intensity = ir_led_intensity if ir_led_intensity is not None else config.getfloat(
         names.OD_SECTION, "ir_led_intensity", 50.0)
-    hw = ODHardware(names.OD_BLANK, **hardware_options(config))
+    hw = ODHardware(names.OD_BLANK, SamplingOptions.from_config(config))
     try:
         means, sds, errors = hw.read_mean(float(intensity or 50.0), readings, spacing_s)
         angles, unit = hw.angles, hw.chain.unit
@@ -100,18 +100,6 @@ def measure(experiment: str, *, readings: int = 10, spacing_s: float = 0.5, ir_l
         click.echo(f"channel {ch} ({angles.get(ch)}): no blank, {e}", err=True)
     channels = {ch: ChannelBlank(angles[ch], means[ch], sds[ch], readings) for ch in means}
     return Blank(experiment, current_utc_timestamp(), float(intensity or 50.0), unit, channels)
-
-
-def hardware_options(config: object) -> dict[str, float | int]:
-    """ODHardware's sampling options from ``[od_reading]``."""
-    get = config.getfloat  # type: ignore[attr-defined]
-    d = names.OD_DEFAULTS
-    return {
-        "samples": int(get(names.OD_SECTION, "samples_per_reading", float(d["samples_per_reading"]))),
-        "dark_samples": int(get(names.OD_SECTION, "dark_samples", float(d["dark_samples"]))),
-        "settle_s": get(names.OD_SECTION, "led_settle_s", float(d["led_settle_s"])),
-        "full_scale_v": get(names.OD_SECTION, "adc_full_scale_v", float(d["adc_full_scale_v"])),
-    }
 
 
 def _publish(experiment: str, blank: Blank | None) -> None:

@@ -118,11 +118,10 @@ def measure_standard(channel: str, intensity: float, readings: int) -> tuple[flo
     from pioreactor_kernel.config import get_config
     from pioreactor_kernel.hardware import ChannelBusy, HardwareError
 
-    from .acquisition import ODHardware
-    from .blank import hardware_options
+    from .acquisition import ODHardware, SamplingOptions
 
     try:
-        hw = ODHardware("od_calibration", **hardware_options(get_config()))
+        hw = ODHardware("od_calibration", SamplingOptions.from_config(get_config()))
     except ChannelBusy as e:
         raise click.ClickException(f"{e}. Stop od_reading first (`pio kill od_reading`)") from None
     except HardwareError as e:

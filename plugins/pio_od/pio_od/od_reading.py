@@ -15,7 +15,7 @@ from pioreactor_kernel.job import BackgroundJob
 from pioreactor_kernel.settings import Setting
 
 from . import messages, names
-from .acquisition import ErrorThrottle, ODHardware
+from .acquisition import ErrorThrottle, ODHardware, SamplingOptions
 from .calibration import ODCurve
 
 
@@ -47,7 +47,7 @@ class ODReader(BackgroundJob):
 
         self._errors = ErrorThrottle(self.logger)
         self._reading_lock = threading.Lock()
-        self.hw = ODHardware(self.job_name, **blanks.hardware_options(config), logger=self.logger)
+        self.hw = ODHardware(self.job_name, SamplingOptions.from_config(config), logger=self.logger)
         self.curves = self._load_calibrations(config.get(section, "out_of_range") or d["out_of_range"])
         self.blank = blanks.load(self.experiment)
         self._out_of_range: dict[str, str] = {}

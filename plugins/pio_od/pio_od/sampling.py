@@ -77,6 +77,7 @@ class Sampler:
         self.led, self.adcs = led, dict(adcs)
         self.samples, self.dark_samples, self.settle_s = samples, max(0, dark_samples), max(0.0, settle_s)
         self.gains = {ch: GainControl(adc, full_scale_v) for ch, adc in self.adcs.items()}
+        self.led_on_s = 0.0  # how long the LED was on for the last reading
 
     def sample(self, intensity_percent: float) -> SampleSet:
         errors: dict[str, str] = {}
@@ -84,6 +85,7 @@ class Sampler:
         if self.dark_samples:
             raw_dark = self._read_rounds(self.dark_samples, errors)
             dark = {ch: robust_mean(v, (len(v) + 1) // 2) for ch, v in raw_dark.items()}
+        on_at = time.monotonic()
         try:
             self.led.set_intensity(intensity_percent)
             if self.settle_s:
@@ -93,6 +95,7 @@ class Sampler:
             t1 = time.time()
         finally:
             self.led.set_intensity(0.0)
+            self.led_on_s = time.monotonic() - on_at
         on: dict[str, float | None] = {}
         peak: dict[str, float] = {}
         for ch, values in raw_on.items():

@@ -82,6 +82,14 @@ class JsonRecorder(Recorder):
                     out.append(record)
         return out
 
+    def wait_for_log(self, text: str, level: str | None = None, timeout_s: float = 10.0) -> list[dict]:
+        """Wait until a log record containing ``text`` has arrived; every record of ``level`` then."""
+        from pioreactor_kernel.hardware.testing import wait_for
+
+        wait_for(lambda: any(text in r["message"] for r in self.logs(level)), timeout_s,
+                 what=f"a {level or ''} log containing {text!r}")
+        return self.logs(level)
+
 
 @pytest.fixture
 def recorder(unit):
