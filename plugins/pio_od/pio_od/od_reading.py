@@ -113,6 +113,16 @@ class ODReader(BackgroundJob):
             if self.state == "sleeping":
                 self._timer.pause()
 
+    def set_subtract_blank(self, value: bool) -> None:
+        from . import blank as blanks
+
+        with self._reading_lock:
+            self.blank = blanks.load(self.experiment)
+            self.subtract_blank = bool(value)
+        if value and self.blank is None:
+            self.logger.warning("subtract_blank is on, but experiment %s has no blank: publishing raw readings "
+                                "(measure one with `pio run od_blank`)", self.experiment)
+
     def _start_timer(self, run_immediately: bool) -> None:
         from pioreactor_kernel.timing import RepeatedTimer
 
