@@ -76,7 +76,8 @@ class AddAltMedia(PumpJob):
 def _pump_once(job_class: type[PumpJob], ml: float | None, duration_s: float | None, continuously: bool,
                source_of_event: str, allow_uncalibrated: bool, unit: str | None, experiment: str | None,
                stop: threading.Event | None) -> DoseResult:
-    with job_class(stop=stop, unit=unit, experiment=experiment) as job:
+    job = job_class(stop=stop, unit=unit, experiment=experiment)
+    with job:
         return job.run(ml=ml, duration_s=duration_s, continuously=continuously, source_of_event=source_of_event,
                        allow_uncalibrated=allow_uncalibrated)
 

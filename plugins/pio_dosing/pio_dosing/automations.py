@@ -36,6 +36,9 @@ class Turbidostat(DosingAutomation):
     """Exchange ``exchange_volume_ml`` whenever the OD reaches its target (target OD or normalised OD)."""
 
     automation_name = "turbidostat"
+    target_od: float | None
+    target_normalized_od: float | None
+    exchange_volume_ml: float
     targets = ("target_od", "target_normalized_od")
     optional = frozenset(targets)
     parameters = (
@@ -54,10 +57,7 @@ class Turbidostat(DosingAutomation):
             super().__setattr__(name, value)
 
     def execute(self) -> AutomationEvent | None:
-        if self.target_od is not None:
-            target, what, od = self.target_od, "OD", self.latest_od()
-        else:
-            target, what, od = self.target_normalized_od, "normalised OD", self.latest_normalized_od()
+        target, what, od = self.od_target()
         if od is None:
             return self.waiting_for(f"an {what}")
         data = {"latest_od": od, "target": target, "target_kind": what, "exchange_volume_ml": self.exchange_volume_ml}
@@ -75,6 +75,8 @@ class Chemostat(DosingAutomation):
     working volume (each pulse dilutes by ``V / (V + dV)``, so the pulses dilute at exactly D on average)."""
 
     automation_name = "chemostat"
+    exchange_volume_ml: float | None
+    dilution_rate: float | None
     volumes = ("exchange_volume_ml", "dilution_rate")
     optional = frozenset(volumes)
     parameters = (
@@ -99,7 +101,8 @@ class Chemostat(DosingAutomation):
         if self.exchange_volume_ml is not None:
             return float(self.exchange_volume_ml)
         working = self.host.doser.limits.max_working_volume_ml
-        return working * math.expm1(float(self.dilution_rate) * float(self.duration) / 60.0)
+        assert self.dilution_rate is not None
+        return working * math.expm1(self.dilution_rate * float(self.duration) / 60.0)
 
     def execute(self) -> AutomationEvent:
         volume = self.volume_per_interval_ml()
@@ -120,6 +123,7 @@ class FedBatch(DosingAutomation):
     """Add ``volume_ml`` of media every ``duration`` minutes, removing nothing, until the vial is full."""
 
     automation_name = "fed_batch"
+    volume_ml: float
     parameters = (
         Setting("duration", "float", unit="min", settable=True, minimum=0.001, maximum=24 * 60, default=10.0,
                 description="Minutes between decisions"),
@@ -137,6 +141,6 @@ class FedBatch(DosingAutomation):
                                               f"{doser.limits.max_volume_ml:g} mL ([bioreactor] max_volume_ml)", data)
         moved = self.execute_io_action(media_ml=self.volume_ml)
         return self.interrupted_event(moved, data) or AutomationEvent(
-            "FeedEvent", f"fed {moved['media_ml']:.3g} mL of media; vial now {doser.vial().current_volume_ml:.3g} mL",
+            "FeedEvent", f"fed {moved['media_ml']:.3g} mL of media; vial now {doser.vial().current_volume_ml:.2f} mL",
             {**data, **moved})
 

@@ -192,6 +192,14 @@ class DosingAutomation(Automation):
         reading = self.host.fresh("growth_rate", self.max_data_age_s())
         return None if reading is None else reading.value
 
+    def od_target(self) -> tuple[float, str, float | None]:
+        """For automations targeting ``target_od`` or ``target_normalized_od`` (either-or): the target,
+        what it is, and the latest fresh value of that (None: none yet)."""
+        target_od = getattr(self, "target_od", None)
+        if target_od is not None:
+            return float(target_od), "OD", self.latest_od()
+        return float(getattr(self, "target_normalized_od")), "normalised OD", self.latest_normalized_od()  # noqa: B009
+
     def waiting_for(self, what: str) -> AutomationEvent:
         return AutomationEvent("NoEvent", f"waiting for {what} measured after the last dose "
                                           f"(at most {self.max_data_age_s():g} s old)")
@@ -207,7 +215,7 @@ class DosingAutomation(Automation):
         max_sub = self.config.getfloat(section, "max_subdose_ml", 1.0) or 1.0
         multiplier = max(1.0, self.config.getfloat(section, "waste_multiplier", 2.0) or 2.0)
         allow = self.config.getboolean(section, "allow_uncalibrated", False)
-        moved = {"media_ml": 0.0, "alt_media_ml": 0.0, "waste_ml": 0.0, "interrupted": None}
+        moved: dict[str, Any] = {"media_ml": 0.0, "alt_media_ml": 0.0, "waste_ml": 0.0, "interrupted": None}
         added = media_ml + alt_media_ml
         chunks = max(1, math.ceil(added / max_sub - 1e-9)) if added > 0 else 1
         plan = [(names.MEDIA, media_ml / chunks, "media_ml"), (names.ALT_MEDIA, alt_media_ml / chunks, "alt_media_ml"),

@@ -21,7 +21,7 @@ from .host import DosingAutomation, DosingAutomationHost
 
 
 class PID:
-    """Output clamped to ``[lo, hi]``; the integral only grows while that does not push past a bound."""
+    """Output clamped to ``[lo, hi]``; the integral is clamped to the same range (no wind-up)."""
 
     def __init__(self, kp: float, ki: float, kd: float, lo: float = 0.0, hi: float = 1.0):
         self.kp, self.ki, self.kd, self.lo, self.hi = kp, ki, kd, lo, hi
@@ -31,10 +31,7 @@ class PID:
     def update(self, error: float) -> float:
         derivative = 0.0 if self.last_error is None else error - self.last_error
         self.last_error = error
-        proposed = self.integral + self.ki * error
-        unclamped = self.kp * error + proposed + self.kd * derivative
-        if self.lo <= unclamped <= self.hi or (unclamped > self.hi and error < 0) or (unclamped < self.lo and error > 0):
-            self.integral = min(self.hi, max(self.lo, proposed))
+        self.integral = min(self.hi, max(self.lo, self.integral + self.ki * error))
         output = self.kp * error + self.integral + self.kd * derivative
         return min(self.hi, max(self.lo, output))
 
@@ -43,6 +40,11 @@ class PIDMorbidostat(DosingAutomation):
     """Exchange volume when dense; the alt-media share of it follows a PID on the growth rate."""
 
     automation_name = "pid_morbidostat"
+    target_growth_rate: float
+    target_od: float | None
+    target_normalized_od: float | None
+    exchange_volume_ml: float
+    pid: PID
     targets = ("target_od", "target_normalized_od")
     optional = frozenset(targets)
     parameters = (
@@ -57,7 +59,7 @@ class PIDMorbidostat(DosingAutomation):
         super().__init__(host, **params)
         section = names.MORBIDOSTAT_SECTION
         gains = [self.config.getfloat(section, k, d) for k, d in (("kp", 0.5), ("ki", 0.5), ("kd", 0.0))]
-        object.__setattr__(self, "pid", PID(*gains))  # type: ignore[arg-type]
+        object.__setattr__(self, "pid", PID(*(float(g or 0.0) for g in gains)))
 
     def check_parameters(self) -> None:
         self.exactly_one_of(*self.targets)
@@ -69,10 +71,7 @@ class PIDMorbidostat(DosingAutomation):
             super().__setattr__(name, value)
 
     def execute(self) -> AutomationEvent:
-        if self.target_od is not None:
-            target, what, od = self.target_od, "OD", self.latest_od()
-        else:
-            target, what, od = self.target_normalized_od, "normalised OD", self.latest_normalized_od()
+        target, what, od = self.od_target()
         growth = self.latest_growth_rate()
         if od is None:
             return self.waiting_for(f"an {what}")

@@ -11,7 +11,7 @@ def true_state() -> dict[str, Any]:
     """The simulator's hidden truth for this process's unit (cheap: the cached backend)."""
     from pioreactor_kernel import hardware
 
-    return hardware.backend().true_state()  # type: ignore[attr-defined,no-any-return]
+    return hardware.backend().true_state()  # type: ignore[attr-defined]
 
 
 def calibrate_from_truth(*pumps: str) -> dict[str, float]:
