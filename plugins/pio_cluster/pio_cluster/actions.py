@@ -21,7 +21,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from pioreactor_kernel import names, registry
-from pioreactor_kernel.config import SHARED_FILE, UNIT_FILE, Config, env_layer, get_config
+from pioreactor_kernel.config import SHARED_FILE, UNIT_FILE, Config, env_layer
 from pioreactor_kernel.mqtt import retained_value
 from pioreactor_kernel.paths import data_dir
 from pioreactor_kernel.plugins import Registration, plugin_manager
@@ -247,8 +247,6 @@ class Actions:
         """Write ``config.ini`` (``shared``) and/or ``unit_config.ini`` (``unit``) after checking them."""
         texts = {SHARED_FILE: command.args.get("shared"), UNIT_FILE: command.args.get("unit")}
         directory = data_dir()
-        current = get_config()
-        secret = current.get(SECTION, "secret") or ""
         layers: list[tuple[str, Any]] = [("defaults", plugin_manager().config_defaults())]
         new_texts: dict[str, str] = {}
         for file_name, text in texts.items():
@@ -259,8 +257,9 @@ class Actions:
                 continue
             if not isinstance(text, str) or len(text.encode()) > MAX_COMMAND_BYTES:
                 raise ActionFailed(f"{file_name}: expected the text of an INI file")
-            if secret and secret_in(path) and not _parse_ini(file_name, text).get(SECTION, {}).get("secret"):
-                text = with_secret(text, secret)  # the leader never sends the secret: keep ours
+            own_secret = secret_in(path)
+            if own_secret and not _parse_ini(file_name, text).get(SECTION, {}).get("secret"):
+                text = with_secret(text, own_secret)  # the leader never sends the secret: keep ours
             new_texts[file_name] = text
             layers.append((file_name, _parse_ini(file_name, text)))
         if not new_texts:

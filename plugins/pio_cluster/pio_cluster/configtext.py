@@ -60,13 +60,13 @@ def with_secret(text: str, secret: str) -> str:
     return with_key(text, "secret", secret)
 
 
-def secret_in(path: Path) -> bool:
-    """Whether the file at ``path`` sets ``[cluster] secret`` (a file that does not parse does not)."""
+def secret_in(path: Path) -> str:
+    """The ``[cluster] secret`` the file at ``path`` sets ("" if none, or if the file does not parse)."""
     if not path.exists():
-        return False
+        return ""
     parser = configparser.ConfigParser(interpolation=None, strict=False)
     try:
         parser.read(path, encoding="utf-8")
     except configparser.Error:
-        return False
-    return bool(parser.get(SECTION, "secret", fallback=""))
+        return ""
+    return parser.get(SECTION, "secret", fallback="")

@@ -55,7 +55,7 @@ def tail(path: Path, max_chars: int = 600) -> str:
     except OSError:
         return ""
     lines = [line for line in text.strip().splitlines() if line.strip()]
-    errors = [line for line in lines if "Error" in line or "error" in line.split("]")[-1][:20]]
+    errors = [line for line in lines if "Error" in line or " ERROR " in line]
     return (errors[-1] if errors else lines[-1] if lines else "").strip()[-max_chars:]
 
 

@@ -1,0 +1,34 @@
+"""A single-file plugin the tests copy into each simulated unit's data dir: a light job `probe`.
+
+The cluster tests must not lean on other plugins (nox plugin_isolation loads only cluster and
+sim), so they run this job; the stirring test runs the real `stirring` when it is installed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pioreactor_kernel.job import BackgroundJob
+from pioreactor_kernel.plugins import hookimpl
+from pioreactor_kernel.settings import Setting
+
+
+class Probe(BackgroundJob):
+    """Holds a level; nothing else."""
+
+    job_name = "probe"
+    published_settings = (
+        Setting("level", "float", unit="%", settable=True, minimum=0, maximum=10, default=1.0,
+                description="A level between 0 and 10"),
+        Setting("label", "string", settable=True, default="x", description="Any text"),
+    )
+
+    def __init__(self, level: float = 1.0, label: str = "x", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.level = level
+        self.label = label
+
+
+@hookimpl
+def register_jobs(register: Any) -> None:
+    register("probe", "pio_local_plugin_cluster_testjob:Probe", help="A test job holding a level")
