@@ -304,7 +304,7 @@ class MQTTClient:
         Publishes to a private topic we subscribe to; the broker handles a client's packets in
         order, so the echo comes after retained messages of earlier subscriptions.
         """
-        echo = f"pioreactor/$sync/{self.client_id}"
+        echo = f"pio-sync/{self.client_id}"  # outside pioreactor/#: not part of the event log
         arrived = threading.Event()
         token = uuid.uuid4().hex
 
