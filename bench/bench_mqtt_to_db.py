@@ -1,0 +1,244 @@
+"""Benchmark: MQTT -> database ingest of the leader's `mqtt_to_db` job (SQLite, WAL).
+
+Starts a Mosquitto with the config our kernel generates, runs `pio run mqtt_to_db` as its own
+process on a fresh data dir, and publishes OD readings at QoS 1 from separate publisher
+processes (a lean raw-socket MQTT publisher with 2,000 messages in flight, so that the
+publishers are not what is measured). Prints, for each set-up, messages/s from the first
+publish to the last row committed, and rows stored against messages published.
+
+Set-ups: 1 publisher x 100,000; 4 publishers x 25,000; a 20,000-message burst to a writer that
+is stopped (SIGSTOP) during the burst, with our broker config and, for comparison, with
+Mosquitto's default per-client queue (1,000 messages).
+
+    .venv/bin/python bench/bench_mqtt_to_db.py [--messages 100000] [--only single,four,burst]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import sqlite3
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from pioreactor_kernel.broker import Broker, free_port
+from pioreactor_kernel.testing import spawn_pio, unit_env
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n % 128, n // 128
+        out.append(byte | 0x80 if n else byte)
+        if not n:
+            return bytes(out)
+
+
+def _utf8(s: bytes) -> bytes:
+    return struct.pack("!H", len(s)) + s
+
+
+def od_payload(unit_index: int, i: int) -> bytes:
+    seconds = i // 1000
+    stamp = f"2026-11-24T{10 + seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}.{unit_index:03d}{i % 1000:03d}Z"
+    return json.dumps({"timestamp": stamp, "angle": "90", "od": 0.05 + i * 1e-6, "channel": "1",
+                       "ir_led_intensity": 80.0, "calibrated": 0}).encode()
+
+
+def publish(port: int, unit_index: int, count: int, window: int = 2000, batch: int = 200) -> None:
+    """Publish ``count`` OD readings of unit<unit_index> at QoS 1 over a raw socket; wait for every PUBACK.
+
+    The packets are built before connecting: a unit's publishing cost is not what is measured.
+    """
+    topic = _utf8(f"pioreactor/unit{unit_index}/bench/od_reading/od1".encode())
+    packets = []
+    for i in range(count):
+        body = topic + struct.pack("!H", i % 65535 + 1) + od_payload(unit_index, i)
+        packets.append(b"\x32" + _varint(len(body)) + body)
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    body = _utf8(b"MQTT") + bytes([4, 0x02]) + struct.pack("!H", 60) + _utf8(f"bench-pub-{unit_index}".encode())
+    sock.sendall(b"\x10" + _varint(len(body)) + body)
+    assert sock.recv(4)[:2] == b"\x20\x02"
+    acked = [0]
+    progress = threading.Condition()
+
+    def read_acks() -> None:
+        received = 0
+        while received < 4 * count:
+            data = sock.recv(65536)
+            if not data:
+                return
+            received += len(data)
+            with progress:
+                acked[0] = received // 4
+                progress.notify()
+
+    reader = threading.Thread(target=read_acks, daemon=True)
+    reader.start()
+    print("ready", flush=True)
+    sys.stdin.readline()  # "go"
+    for start in range(0, count, batch):
+        with progress:
+            progress.wait_for(lambda s=start: s - acked[0] < window)
+        sock.sendall(b"".join(packets[start:start + batch]))
+    reader.join(120)
+    sock.sendall(b"\xe0\x00")
+    sock.close()
+
+
+def spawn_publishers(port: int, publishers: int, per_publisher: int) -> list[subprocess.Popen[str]]:
+    """Publisher processes, connected and with their packets built; ``go(procs)`` starts them."""
+    procs = [subprocess.Popen([sys.executable, __file__, "--publisher", str(port), str(i + 1), str(per_publisher)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for i in range(publishers)]
+    for p in procs:
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    return procs
+
+
+def go(procs: list[subprocess.Popen[str]]) -> None:
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.flush()
+
+
+class DefaultQueueBroker(Broker):
+    """Our broker, but with Mosquitto's default per-client queue of 1,000 messages."""
+
+    def write_config(self) -> Path:
+        path = super().write_config()
+        path.write_text(path.read_text().replace("max_queued_messages 0", "max_queued_messages 1000"))
+        return path
+
+
+class Leader:
+    def __init__(self, root: Path, broker: Broker) -> None:
+        self.env = unit_env(root / "leader", broker.port, unit="leader", experiment=None)
+        self.db_path = root / "leader" / "storage" / "pioreactor.sqlite"
+        self.process = spawn_pio("run", "mqtt_to_db", env=self.env)
+        self.wait_live()
+
+    def rows(self) -> int:
+        try:
+            with sqlite3.connect(self.db_path, timeout=30) as conn:
+                return conn.execute("SELECT COALESCE(MAX(id), 0) FROM od_readings").fetchone()[0]
+        except sqlite3.OperationalError:
+            return 0
+
+    def exact_rows(self) -> int:
+        with sqlite3.connect(self.db_path, timeout=30) as conn:
+            return conn.execute("SELECT COUNT(*) FROM od_readings").fetchone()[0]
+
+    def wait_live(self, timeout_s: float = 30) -> None:
+        """Until a probe published now has been stored: the writer's session is subscribed."""
+        from pioreactor_kernel.mqtt import BrokerAddress, publish_once
+
+        port = int(self.env["PIO__mqtt__port"])
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.db_path.exists():
+                publish_once("pioreactor/probe/bench/stirring/measured_rpm",
+                             json.dumps({"measured_rpm": 1.0, "timestamp": "2026-01-01T00:00:00.000000Z"}),
+                             address=BrokerAddress("127.0.0.1", port))
+                try:
+                    with sqlite3.connect(self.db_path, timeout=30) as conn:
+                        if conn.execute("SELECT COUNT(*) FROM stirring_rates").fetchone()[0]:
+                            return
+                except sqlite3.OperationalError:
+                    pass
+            time.sleep(0.1)
+        raise TimeoutError("mqtt_to_db did not start storing")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(30)
+
+
+def wait_rows(leader: Leader, expected: int, timeout_s: float, stall_s: float = 10.0) -> float:
+    """Time at which ``expected`` rows are stored; gives up when nothing new arrives for ``stall_s``."""
+    last, last_change = -1, time.perf_counter()
+    deadline = time.perf_counter() + timeout_s
+    while time.perf_counter() < deadline:
+        rows = leader.rows()
+        now = time.perf_counter()
+        if rows >= expected:
+            return now
+        if rows != last:
+            last, last_change = rows, now
+        elif now - last_change > stall_s:
+            break
+        time.sleep(0.005)
+    return float("nan")
+
+
+def run_ingest(root: Path, publishers: int, total: int) -> dict[str, float]:
+    broker = Broker(root / "broker", port=free_port()).start()
+    try:
+        leader = Leader(root, broker)
+        procs = spawn_publishers(broker.port, publishers, total // publishers)
+        start = time.perf_counter()
+        go(procs)
+        done = wait_rows(leader, total, timeout_s=120)
+        for p in procs:
+            p.wait(60)
+        stored = leader.exact_rows()
+        leader.stop()
+    finally:
+        broker.stop()
+    return {"seconds": done - start, "rate": total / (done - start), "stored": stored, "published": total}
+
+
+def run_burst(root: Path, broker_class: type[Broker], total: int = 20_000) -> dict[str, float]:
+    broker = broker_class(root / "broker", port=free_port()).start()
+    try:
+        leader = Leader(root, broker)
+        leader.process.send_signal(signal.SIGSTOP)  # the slow subscriber: not reading at all
+        procs = spawn_publishers(broker.port, 1, total)
+        go(procs)
+        for p in procs:
+            p.wait(120)
+        leader.process.send_signal(signal.SIGCONT)
+        wait_rows(leader, total, timeout_s=60, stall_s=3)
+        stored = leader.exact_rows()
+        leader.stop()
+    finally:
+        broker.stop()
+    return {"stored": stored, "published": total, "lost": total - stored}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--only", default="single,four,burst")
+    parser.add_argument("--publisher", nargs=3, type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.publisher:
+        publish(*args.publisher)
+        return
+    only = set(args.only.split(","))
+    print(f"# mqtt_to_db ingest, SQLite WAL, QoS 1, {os.cpu_count()} CPUs")
+    for name, publishers in (("single", 1), ("four", 4)):
+        if name in only:
+            with tempfile.TemporaryDirectory() as tmp:
+                r = run_ingest(Path(tmp), publishers, args.messages)
+            print(f"{publishers} publisher(s), {r['published']:,} messages: {r['rate']:,.0f} messages/s "
+                  f"({r['seconds']:.2f} s), stored {r['stored']:,} rows, lost {r['published'] - r['stored']:,}")
+    if "burst" in only:
+        for label, broker_class in (("our broker config", Broker), ("Mosquitto default queue (1,000)", DefaultQueueBroker)):
+            with tempfile.TemporaryDirectory() as tmp:
+                r = run_burst(Path(tmp), broker_class)
+            print(f"20,000-message burst to a stopped writer, {label}: stored {r['stored']:,}, lost {r['lost']:,} "
+                  f"({100 * r['lost'] / r['published']:.0f} %)")
+
+
+if __name__ == "__main__":
+    main()

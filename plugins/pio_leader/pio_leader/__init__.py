@@ -1,0 +1,3 @@
+"""pio-leader: the leader's database, the MQTT-to-database writer, experiments, logs and export."""
+
+__version__ = "0.1.0"

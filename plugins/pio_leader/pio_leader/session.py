@@ -1,0 +1,267 @@
+"""A minimal MQTT 5 subscriber with a persistent session: the writer's receiving end.
+
+Why not paho (which every other part of the stack uses): paho's loop reads one packet per
+``select()`` and wakes for every PUBACK it sends, which caps a QoS 1 subscriber at about 6,500
+messages/s on a small machine; and MQTT 3.1.1 leaves the number of unacknowledged messages to
+the broker's ``max_inflight_messages``. This client reads the socket in large chunks, parses
+every complete packet of a chunk, and acknowledges only when told to (after the database
+commit), in order, many PUBACKs per ``send``. MQTT 5 lets it ask for a large *receive maximum*
+and a session that outlives the connection, so whatever arrives while the writer is down,
+busy or killed is redelivered.
+
+Only what the writer needs: CONNECT (clean start off, session expiry, receive maximum,
+maximum packet size), SUBSCRIBE at QoS 1 (retained messages only for a new subscription),
+PUBLISH in, PUBACK out, keep-alive pings, DISCONNECT.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import socket
+import struct
+import threading
+import time
+
+from pioreactor_kernel.mqtt import BrokerAddress
+
+
+class ConnectionLost(ConnectionError):
+    pass
+
+
+Publish = tuple[bytes, bytes, bytes | None]
+"""(topic, payload, the PUBACK to send once stored or None for QoS 0): a plain tuple, the hot path."""
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n % 128, n // 128
+        out.append(byte | 0x80 if n else byte)
+        if not n:
+            return bytes(out)
+
+
+def _utf8(s: bytes) -> bytes:
+    return struct.pack("!H", len(s)) + s
+
+
+class PersistentSession:
+    RECV_BYTES = 1 << 20
+
+    def __init__(self, address: BrokerAddress, client_id: str, filters: list[str], *, receive_maximum: int = 10_000,
+                 session_expiry_s: int = 14 * 86400, max_packet_bytes: int = 16 << 20) -> None:
+        self.address, self.client_id, self.filters = address, client_id, filters
+        self.receive_maximum, self.session_expiry_s, self.max_packet_bytes = receive_maximum, session_expiry_s, max_packet_bytes
+        self._sock: socket.socket | None = None
+        self._buf = b""
+        self._early: list[Publish] = []
+        self._last_sent = self._last_received = 0.0
+        self._ping_outstanding = False
+        self._send_lock = threading.Lock()
+        self.session_present = False
+        self.generation = 0  # counts connections: acknowledgements belong to the connection they came on
+
+    # ------------------------------------------------------------------ connection
+    def connect(self, timeout_s: float = 5.0) -> bool:
+        """Connect, resume the session, (re)subscribe; returns whether the broker had kept our session."""
+        self.close(send_disconnect=False)
+        a = self.address
+        sock = socket.create_connection((a.host, a.port), timeout=timeout_s)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        sock.settimeout(30.0)  # bounds a blocked send; reads wait in select()
+        self._sock, self._buf, self._early = sock, b"", []
+        self.generation += 1
+        props = (b"\x11" + struct.pack("!I", self.session_expiry_s) + b"\x21" + struct.pack("!H", self.receive_maximum)
+                 + b"\x27" + struct.pack("!I", self.max_packet_bytes))
+        flags = (0x80 if a.username else 0) | (0x40 if a.username and a.password else 0)  # clean start: off
+        body = (_utf8(b"MQTT") + bytes([5, flags]) + struct.pack("!H", a.keepalive_s) + _varint(len(props)) + props
+                + _utf8(self.client_id.encode()))
+        if a.username:
+            body += _utf8(a.username.encode())
+            if a.password:
+                body += _utf8(a.password.encode())
+        self._send(b"\x10" + _varint(len(body)) + body)
+        deadline = time.monotonic() + timeout_s
+        connack = self._await(0x20, deadline)
+        if len(connack) < 2 or connack[1] >= 0x80:
+            code = connack[1] if len(connack) > 1 else -1
+            self.close(send_disconnect=False)
+            raise ConnectionRefusedError(f"the MQTT broker {a.host}:{a.port} refused client {self.client_id!r} "
+                                         f"(reason code 0x{code:02x})")
+        self.session_present = bool(connack[0] & 1)
+        # QoS 1, retain handling 1: retained messages only when the subscription is new
+        entries = b"".join(_utf8(f.encode()) + b"\x11" for f in self.filters)
+        body = struct.pack("!H", 1) + b"\x00" + entries
+        self._send(b"\x82" + _varint(len(body)) + body)
+        suback = self._await(0x90, deadline)
+        refused = [f for f, code in zip(self.filters, suback[3:], strict=False) if code >= 0x80]
+        if refused:
+            self.close()
+            raise ConnectionRefusedError(f"the MQTT broker refused the subscriptions {refused}")
+        sock.settimeout(30.0)
+        return self.session_present
+
+    @property
+    def connected(self) -> bool:
+        return self._sock is not None
+
+    def abort(self) -> None:
+        """From another thread: wake the reader with a dead connection (nothing is acknowledged)."""
+        sock = self._sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self, send_disconnect: bool = True) -> None:
+        """Close the connection; the broker keeps the session (and queues for it) until it expires."""
+        sock, self._sock = self._sock, None
+        if sock is None:
+            return
+        try:
+            if send_disconnect:
+                sock.sendall(b"\xe0\x00")
+        except OSError:
+            pass
+        finally:
+            sock.close()
+
+    # ------------------------------------------------------------------ traffic
+    def read(self, timeout_s: float) -> list[Publish]:
+        """Messages that arrived (waits up to ``timeout_s`` for the first bytes); [] when idle."""
+        if self._early:
+            early, self._early = self._early, []
+            return early
+        sock = self._require()
+        self._keep_alive()
+        # wait in select(): the socket keeps its long timeout for the sends of the other thread
+        try:
+            if not select.select([sock], [], [], max(timeout_s, 0.0))[0]:
+                return []
+            data = sock.recv(self.RECV_BYTES)
+        except OSError as e:
+            self.close(send_disconnect=False)
+            raise ConnectionLost(f"connection to the MQTT broker lost: {e}") from None
+        if not data:
+            self.close(send_disconnect=False)
+            raise ConnectionLost("the MQTT broker closed the connection")
+        self._last_received = time.monotonic()
+        self._ping_outstanding = False
+        return self._parse(data, None)
+
+    def ack(self, acks: list[bytes], generation: int) -> bool:
+        """Send the PUBACKs (in the order the messages arrived) if the connection they came on is still up.
+
+        Safe from another thread than the reader's; a failure is left for the reader to notice.
+        """
+        sock = self._sock
+        if not acks or sock is None or generation != self.generation:
+            return False
+        try:
+            with self._send_lock:
+                sock.sendall(b"".join(acks))
+        except OSError:
+            return False
+        self._last_sent = time.monotonic()
+        return True
+
+    def _keep_alive(self) -> None:
+        now, keepalive = time.monotonic(), self.address.keepalive_s
+        if now - self._last_received > 2 * keepalive + 1 and self._ping_outstanding:
+            self.close(send_disconnect=False)
+            raise ConnectionLost(f"the MQTT broker did not answer a ping within {2 * keepalive + 1} s")
+        if now - self._last_sent > keepalive / 2:
+            self._send(b"\xc0\x00")
+            self._ping_outstanding = True
+
+    def _send(self, data: bytes) -> None:
+        sock = self._require()
+        try:
+            with self._send_lock:
+                sock.sendall(data)
+        except OSError as e:
+            self.close(send_disconnect=False)
+            raise ConnectionLost(f"connection to the MQTT broker lost while sending: {e}") from None
+        self._last_sent = time.monotonic()
+
+    def _require(self) -> socket.socket:
+        if self._sock is None:
+            raise ConnectionLost("not connected")
+        return self._sock
+
+    def _await(self, packet_type: int, deadline: float) -> bytes:
+        """Read until a packet of ``packet_type`` arrives; publishes meanwhile are kept for ``read``."""
+        sock = self._require()
+        found: list[bytes] = []
+        while not found:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.close(send_disconnect=False)
+                raise ConnectionLost(f"no answer from the MQTT broker (waiting for packet type {packet_type >> 4})")
+            sock.settimeout(remaining)
+            try:
+                data = sock.recv(self.RECV_BYTES)
+            except (TimeoutError, OSError) as e:
+                self.close(send_disconnect=False)
+                raise ConnectionLost(f"connection to the MQTT broker lost: {e}") from None
+            if not data:
+                self.close(send_disconnect=False)
+                raise ConnectionLost("the MQTT broker closed the connection")
+            self._last_received = time.monotonic()
+            self._early.extend(self._parse(data, (packet_type, found)))
+        return found[0]
+
+    def _parse(self, data: bytes, wanted: tuple[int, list[bytes]] | None) -> list[Publish]:
+        buf = self._buf + data if self._buf else data
+        out: list[Publish] = []
+        append = out.append
+        i, end = 0, len(buf)
+        while i + 1 < end:
+            header = buf[i]
+            # remaining length: a varint of 1..4 bytes
+            j, length, shift = i + 1, 0, 0
+            while j < end:
+                byte = buf[j]
+                length |= (byte & 0x7F) << shift
+                j += 1
+                if byte < 0x80:
+                    break
+                shift += 7
+            else:
+                break
+            if j + length > end:
+                break
+            kind = header & 0xF0
+            if kind == 0x30:
+                topic_end = j + 2 + ((buf[j] << 8) | buf[j + 1])
+                qos = (header >> 1) & 3
+                if qos:
+                    ack = b"\x40\x02" + buf[topic_end:topic_end + 2]
+                    p = topic_end + 2
+                else:
+                    ack, p = None, topic_end
+                if buf[p] == 0:
+                    p += 1
+                else:  # skip the properties
+                    plen, shift = 0, 0
+                    while True:
+                        byte = buf[p]
+                        plen |= (byte & 0x7F) << shift
+                        p += 1
+                        if byte < 0x80:
+                            break
+                        shift += 7
+                    p += plen
+                append((buf[j + 2:topic_end], buf[p:j + length], ack))
+            elif wanted is not None and kind == wanted[0]:
+                wanted[1].append(buf[j:j + length])
+            elif kind == 0xE0:
+                self.close(send_disconnect=False)
+                reason = buf[j] if length else 0
+                raise ConnectionLost(f"the MQTT broker disconnected us (reason code 0x{reason:02x}); "
+                                     "another client with the same client id?")
+            i = j + length
+        self._buf = buf[i:]
+        return out
