@@ -11,8 +11,8 @@ from pioreactor_kernel.mqtt import BrokerAddress, publish_once
 from pio_temperature.config import DEFAULTS, THERMOSTAT_SECTION
 from pio_temperature.pid import Gains
 
-HEAT_SPEED = 120.0  # one real second is two simulated minutes of the vial's heat balance
-INTERVAL_S = 30.0 / HEAT_SPEED  # the default 30 s reading interval, in simulated time
+HEAT_SPEED = 60.0  # one real second is one simulated minute of the vial's heat balance
+INTERVAL_S = 0.25  # 15 simulated seconds between readings (the default is 30 s)
 HEATER_CHANNEL = "5"
 
 

@@ -17,8 +17,8 @@ from pio_temperature.job import TemperatureAutomationJob
 
 SIM_MIN = 60 / HEAT_SPEED
 FAILSAFE_S = 5.0  # the bound for a killed job
-# at 30 °C the full heater (+30 °C over a 22 °C room, 300 s time constant) adds ~0.075 °C/s: 2.3 °C per 30 s reading
-ONE_INTERVAL_AT_FULL_HEAT_C = 2.5
+# at 30 °C the full heater (+30 °C over a 22 °C room, 300 s time constant) adds ~0.075 °C per simulated second
+ONE_INTERVAL_AT_FULL_HEAT_C = 0.075 * INTERVAL_S * HEAT_SPEED + 0.5
 
 
 def heating(job: TemperatureAutomationJob) -> None:
