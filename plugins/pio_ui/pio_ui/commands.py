@@ -108,13 +108,29 @@ class Commands:
             parsed = {"automation_name": str(opts["automation_name"]), **checked}
         else:
             parsed = check_options(declared, opts, job)
+        if unit != self.local_unit:
+            return self._remote(experiment, unit, job, parsed)
         argv = [sys.executable, "-m", "pioreactor_kernel", "run", job, *cli_args(parsed, declared)]
         return self._launch(experiment, unit, job, argv)
 
-    def _launch(self, experiment: str, unit: str, job: str, argv: list[str]) -> dict[str, Any]:
-        if unit != self.local_unit:
+    def _remote(self, experiment: str, unit: str, job: str, options: dict[str, Any]) -> dict[str, Any]:
+        """Through the unit's agent (pio-cluster), which checks the options again and answers."""
+        try:
+            from pio_cluster.client import ClusterClient, ClusterError
+        except ImportError:
             raise CommandError(f"{unit} is not this leader's unit ({self.local_unit}): starting jobs on other units "
-                               "needs the cluster agent (install pio-cluster)", 409)
+                               "needs the cluster agent (install pio-cluster)", 409) from None
+        try:
+            with ClusterClient() as cluster:
+                [result] = cluster.send([unit], "run", {"job": job, "options": options, "experiment": experiment},
+                                        timeout_s=25.0)
+        except ClusterError as e:
+            raise CommandError(str(e), 409) from None
+        if not result.ok:
+            raise CommandError(f"{unit}: {result.status}: {result.detail}", 502)
+        return {"ok": True, "unit": unit, "job": job, "detail": result.detail}
+
+    def _launch(self, experiment: str, unit: str, job: str, argv: list[str]) -> dict[str, Any]:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         out = (self.log_dir / f"ui-{job}.out").open("wb")
         env = {**os.environ, "PIO_EXPERIMENT": experiment, "PIO_UNIT": unit}

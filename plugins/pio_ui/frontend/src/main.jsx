@@ -1,0 +1,173 @@
+// The app shell: login, navigation, experiment switcher, theme, live connection, toasts.
+import "@picocss/pico/css/pico.min.css";
+import "uplot/dist/uPlot.min.css";
+import "./style.css";
+import { render } from "preact";
+import { useEffect, useState } from "preact/hooks";
+import { get, post, setCsrf } from "./api.js";
+import { ErrorBox } from "./components.jsx";
+import { connect, disconnect, join, showExperiment } from "./live.js";
+import { getState, rememberUnits, setState, toast, useStore } from "./store.js";
+import { Overview } from "./pages/overview.jsx";
+import { Units } from "./pages/units.jsx";
+import { Logs } from "./pages/logs.jsx";
+import { Experiments } from "./pages/experiments.jsx";
+import { Export } from "./pages/export.jsx";
+import { Calibrations } from "./pages/calibrations.jsx";
+import { Plugins } from "./pages/plugins.jsx";
+import { Cluster } from "./pages/cluster.jsx";
+import { Config } from "./pages/config.jsx";
+import { PluginPage } from "./pages/pluginpage.jsx";
+
+const PAGES = [
+  ["overview", "Overview", Overview], ["units", "Units", Units], ["logs", "Logs", Logs],
+  ["experiments", "Experiments", Experiments], ["export", "Export", Export],
+  ["calibrations", "Calibrations", Calibrations], ["cluster", "Cluster", Cluster],
+  ["plugins", "Plugins", Plugins], ["config", "Config", Config],
+];
+
+function route() {
+  const [page, ...rest] = (location.hash.replace(/^#\/?/, "") || "overview").split("/");
+  return { page, arg: rest.join("/") };
+}
+
+function applyTheme(theme) {
+  document.documentElement.dataset.theme = theme;
+  window.dispatchEvent(new Event("pio:theme"));
+}
+
+function Login({ onDone }) {
+  const [password, setPassword] = useState("");
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (e) => {
+    e.preventDefault();
+    setBusy(true); setError(null);
+    try {
+      const r = await post("/api/login", { password });
+      setCsrf(r.csrf);
+      onDone();
+    } catch (err) {
+      setError(err.message);
+      setPassword("");
+    } finally { setBusy(false); }
+  };
+  return <main class="container login">
+    <article>
+      <header><h1 class="brand-big">Pioreactor</h1><p>Sign in to the lab's bioreactors.</p></header>
+      <form onSubmit={submit}>
+        <label for="password">Password
+          <input id="password" name="password" type="password" autocomplete="current-password" autoFocus required
+            value={password} onInput={(e) => setPassword(e.target.value)} aria-invalid={error ? "true" : undefined} />
+        </label>
+        <ErrorBox error={error} />
+        <button type="submit" aria-busy={busy} disabled={busy}>Sign in</button>
+      </form>
+      <footer><small>The password was printed when the UI first started (<code>pio ui password</code> sets a new one).</small></footer>
+    </article>
+  </main>;
+}
+
+function ExperimentPicker() {
+  const experiment = useStore((s) => s.experiment);
+  const current = useStore((s) => s.session && s.session.experiment);
+  const [list, setList] = useState([]);
+  useEffect(() => {
+    get("/api/experiments").then((r) => setList(r.experiments.map((e) => e.name))).catch(() => setList([]));
+  }, [current]);
+  const names = [...new Set([experiment, current, ...list].filter(Boolean))];
+  return <label class="exp-picker" title="The experiment these pages show">
+    <span class="visually-hidden">Experiment</span>
+    <select aria-label="Experiment shown" value={experiment} onInput={(e) => showExperiment(e.target.value)}>
+      {names.map((n) => <option value={n}>{n}{n === current ? " (current)" : ""}</option>)}
+    </select>
+  </label>;
+}
+
+function Toasts() {
+  const toasts = useStore((s) => s.toasts);
+  return <div class="toasts" role="status" aria-live="polite">
+    {toasts.map((t) => <div class={`toast ${t.kind}`} key={t.id}>{t.message}</div>)}
+  </div>;
+}
+
+function Shell() {
+  const [r, setRoute] = useState(route());
+  const connected = useStore((s) => s.connected);
+  const experiment = useStore((s) => s.experiment);
+  const catalog = useStore((s) => s.catalog);
+  const [theme, setTheme] = useState(document.documentElement.dataset.theme);
+  useEffect(() => {
+    const f = () => setRoute(route());
+    addEventListener("hashchange", f);
+    return () => removeEventListener("hashchange", f);
+  }, []);
+  const pluginPages = (catalog && catalog.pages) || [];
+  const found = PAGES.find((p) => p[0] === r.page);
+  const Page = found ? found[2] : r.page === "page" ? PluginPage : null;
+  const toggleTheme = () => {
+    const next = theme === "dark" ? "light" : "dark";
+    localStorage.setItem("pio.theme", next);
+    applyTheme(next);
+    setTheme(next);
+  };
+  const logout = async () => { try { await post("/api/logout", {}); } finally { disconnect(); location.reload(); } };
+  return <>
+    <a class="skip" href="#main">Skip to content</a>
+    <header class="topbar">
+      <nav class="container-fluid">
+        <ul><li><a href="#/overview" class="brand">Pioreactor</a></li>
+          <li><ExperimentPicker /></li>
+          <li><span class={`live ${connected ? "on" : "off"}`} role="status">{connected ? "live" : "offline"}</span></li></ul>
+        <ul>
+          <li><button class="secondary outline icon" onClick={toggleTheme} aria-label="Switch light or dark theme">{theme === "dark" ? "☀" : "☾"}</button></li>
+          <li><button class="secondary outline icon" onClick={logout}>Sign out</button></li>
+        </ul>
+      </nav>
+      <nav class="tabs container-fluid" aria-label="Pages">
+        <ul>
+          {PAGES.map(([id, label]) => <li><a href={`#/${id}`} aria-current={r.page === id ? "page" : undefined}>{label}</a></li>)}
+          {pluginPages.map((p) => <li><a href={`#/page/${p.name}`} aria-current={r.page === "page" && r.arg === p.name ? "page" : undefined}>{p.title}</a></li>)}
+        </ul>
+      </nav>
+    </header>
+    <main id="main" class="container-fluid" tabIndex={-1}>
+      {!experiment ? <p aria-busy="true">Loading…</p>
+        : Page ? <Page key={`${r.page}/${r.arg}/${experiment}`} arg={r.arg} />
+          : <p>No page “{r.page}”. <a href="#/overview">Go to the overview</a>.</p>}
+    </main>
+    <Toasts />
+  </>;
+}
+
+function App() {
+  const session = useStore((s) => s.session);
+  const [error, setError] = useState(null);
+  const start = async () => {
+    try {
+      const s = await get("/api/session");
+      if (s.authenticated) {
+        setCsrf(s.csrf);
+        setState({ session: s, experiment: getState().experiment || s.experiment });
+        connect();
+        join(getState().experiment);
+        get("/api/catalog").then((c) => setState({ catalog: c })).catch((e) => toast(e.message, "error"));
+        get("/api/units", { experiment: getState().experiment }).then((u) => rememberUnits(u.units)).catch(() => {});
+      } else setState({ session: s });
+      setError(null);
+    } catch (e) { setError(e.message); }
+  };
+  useEffect(() => {
+    start();
+    const out = () => { disconnect(); setState({ session: { authenticated: false } }); };
+    addEventListener("pio:logged-out", out);
+    return () => removeEventListener("pio:logged-out", out);
+  }, []);
+  if (error) return <main class="container"><ErrorBox error={error} /><button onClick={start}>Retry</button></main>;
+  if (!session) return <p class="boot" aria-busy="true">Loading…</p>;
+  if (!session.authenticated) return <Login onDone={start} />;
+  return <Shell />;
+}
+
+applyTheme(localStorage.getItem("pio.theme") || (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light"));
+render(<App />, document.getElementById("app"));
