@@ -42,6 +42,7 @@ class SimOpticsPublisher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.readings = 0
+        self.led_revocations = 0
         self.history: list[tuple[float, float]] = []  # (monotonic s, od) of every published reading
 
     def start(self) -> SimOpticsPublisher:
@@ -78,7 +79,12 @@ class SimOpticsPublisher:
             next_t += self.interval_s
             try:
                 read_at = time.monotonic()
-                self._publish(read_at, self.od_from_volts(self._read()))
+                volts = self._read()
+                if self.led.revoked:  # the watchdog switched the LED off (we stalled): that reading was dark
+                    self.led_revocations += 1
+                    self.led.set_intensity(self.ir_percent)
+                    continue
+                self._publish(read_at, self.od_from_volts(volts))
             except Exception:  # noqa: BLE001 - a stand-in: keep going, the test will see stale data
                 if self._stop.is_set():
                     return
