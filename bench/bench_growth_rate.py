@@ -1,14 +1,23 @@
 """Benchmark of the growth-rate estimator on simulated 5-second OD traces with known true rate.
 
-Run: `.venv/bin/python bench/bench_growth_rate.py [--seed N] [--seeds N,N,...] [--quick]`
+Run: `.venv/bin/python bench/bench_growth_rate.py [--seed N] [--seeds N,N,...] [--no-reference]`
+(about 15 s). Exit status 0 when every figure meets its target on the main seed.
 
-Traces are built here (see `NOISE_PROFILES` and `build_trace`), not by `pio_sim`: the noise model
-(multiplicative short-correlated noise, a slow correlated residual, an additive floor, rare
-large spikes and bubble bursts, mixing transients after doses, pump volume error, jittered and
-missing readings) is what this benchmark needs to be stated exactly and reproducibly.
-A reference-style filter (constant-gain Kalman filter on log OD with a 35-reading warm-up and
-OD-variance inflation at doses, as the Pioreactor does it) runs on the same traces, to show
-the traces are about as hard as those behind the issue's reference figures.
+The traces are built here, not by `pio_sim`: that plugin simulates the devices (photodiode
+volts through the ADC, pumps as PWM) behind a persisted store, so an OD trace with its true
+rate would also run through od_reading and an OD calibration; this benchmark wants the
+estimator alone, with its input stated exactly. `SCENARIOS` and `NOISE_PROFILES` say what each
+trace is: batch growth (Baranyi lag, Monod growth that stops abruptly when the substrate runs
+out), a turbidostat (exchange of 1 ml into 14 ml whenever OD passes 0.8), a turbidostat whose
+rate steps 0.3 -> 0.6 -> 0.3 1/h, the same with heavier noise and spikes, and one whose pump
+delivers 4 % more than reported. Readings carry short-correlated multiplicative noise, a slowly
+correlated residual, an additive floor, rare spikes (mostly upward, like bubbles; in bursts in
+the noisy profile), extra noise while a dose mixes in, 0.1 s jitter and 0.5 % missing readings.
+
+A reference-style filter runs on the same traces for context: a constant-gain Kalman filter
+on log OD with a 35-reading warm-up, outliers inflated beyond 5 sigma and the OD variance
+inflated at each dose, which is how the Pioreactor's estimator works; it is an approximation
+of it, not its code. The issue's figures for the Pioreactor itself are in `REFERENCE`.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins" / "pio_od"))
 
@@ -27,7 +37,7 @@ from pio_od.estimator import GrowthRateEstimator  # noqa: E402
 
 INTERVAL_S = 5.0
 
-NOISE_PROFILES = {
+NOISE_PROFILES: dict[str, dict[str, float]] = {
     # cv: std of the short-correlated multiplicative noise; rho: its AR(1) coefficient per reading;
     # slow_*: a slowly correlated multiplicative residual (OU); floor_od: additive noise;
     # spike_p: chance per reading of a spike (bubble: mostly upward, 5-40 %); burst_p: chance
@@ -38,11 +48,12 @@ NOISE_PROFILES = {
                   spike_p=0.015, burst_p=0.3),
 }
 
-# Pioreactor's estimator on this machine (issue 6) and our targets.
-REFERENCE = {"first_s": 75.0, "step_min": 47.0, "batch": 0.12, "turbidostat": 0.006,
-             "noisy": 0.017, "cpu_ms": 0.03}
-TARGET = {"first_s": 60.0, "step_min": 20.0, "batch": 0.7 * 0.12, "turbidostat": 0.7 * 0.006,
-          "noisy": 0.7 * 0.017, "cpu_ms": 1.0}
+# The Pioreactor's estimator on this machine (issue 6: first estimate after 75-200 s; 0.03 ms
+# per reading in the filter, 2 ms in its job) and our targets.
+REFERENCE = {"first_s": 75.0, "step_up_min": 47.0, "step_down_min": 47.0, "batch": 0.12,
+             "turbidostat": 0.006, "noisy": 0.017, "cpu_ms": 0.03}
+TARGET = {"first_s": 60.0, "step_up_min": 20.0, "step_down_min": 20.0, "batch": 0.7 * 0.12,
+          "turbidostat": 0.7 * 0.006, "noisy": 0.7 * 0.017, "cpu_ms": 1.0}
 
 
 @dataclass
@@ -56,7 +67,8 @@ class BatchCulture:
     """Batch growth: a Baranyi lag, then Monod growth until the substrate runs out (abrupt stop)."""
 
     def __init__(self, od0=0.05, od_max=1.6, mu_max_per_h=0.9, lag_h=2.0, ks_rel=0.02) -> None:
-        self.log_od, self.od0, self.od_max, self.mu, self.ks = math.log(od0), od0, od_max, mu_max_per_h, ks_rel
+        self.log_od, self.od0, self.od_max = math.log(od0), od0, od_max
+        self.mu, self.ks = mu_max_per_h, ks_rel
         self.q0 = 1 / (math.exp(mu_max_per_h * lag_h) - 1)
         self.t_s = 0.0
 
@@ -72,7 +84,7 @@ class BatchCulture:
             self.t_s += h
 
 
-SCENARIOS = {
+SCENARIOS: dict[str, dict[str, Any]] = {
     # rates: (from hour, true rate 1/h) for turbidostats; pump_bias: systematic error of the
     # delivered volume (each dose also varies by pump_cv at random).
     "batch": dict(hours=10.0, noise="nominal"),
@@ -138,15 +150,17 @@ class ReferenceStyleFilter:
     """Constant-gain Kalman filter on log OD, warm-up of 35 readings, level variance inflated at doses."""
 
     def __init__(self, rate_diffusion: float = 2e-4, warmup: int = 35) -> None:
-        self.q, self.n_warmup, self.buf = rate_diffusion, warmup, []
-        self.x = self.p = None
-        self.t = None
+        self.q, self.n_warmup = rate_diffusion, warmup
+        self.buf: list[float] = []
+        self.x: list[float] = []  # [log OD, rate], empty during warm-up
+        self.p: list[float] = []  # [p00, p01, p11]
+        self.t = self.r = 0.0
 
     def update(self, t_s: float, od: float) -> tuple[float, float] | None:
         if not (od > 0):
             return None
         y = math.log(od)
-        if self.x is None:
+        if not self.x:
             self.buf.append(y)
             self.t = t_s
             if len(self.buf) < self.n_warmup:
@@ -171,8 +185,8 @@ class ReferenceStyleFilter:
         self.p = [p00 - k0 * p00, p01 - k0 * p01, p11 - k1 * p01]
         return (self.x[1], math.sqrt(self.p[2]))
 
-    def dilution(self, t_s: float, vb: float, va: float) -> None:
-        if self.x is not None:
+    def dilution(self, t_s: float, volume_before_ml: float, volume_after_ml: float) -> None:
+        if self.x:
             self.p[0] += 0.1**2
             self.p[1] = 0.0
 
@@ -180,7 +194,7 @@ class ReferenceStyleFilter:
 def run(trace: Trace, make) -> dict:
     est = make()
     out: list[tuple[float, float, float, float]] = []  # t, rate, std, true
-    first_s = first_std = None
+    first_s = first_std = confident_s = None
     t0 = trace.events[0][1]
     n = 0
     cpu = time.process_time()
@@ -195,12 +209,14 @@ def run(trace: Trace, make) -> dict:
         if e is not None:
             if first_s is None:
                 first_s, first_std = ev[1] - t0, e[1]
+            if confident_s is None and e[1] < 0.1:
+                confident_s = ev[1] - t0
             out.append((ev[1], e[0], e[1], ev[3]))
     cpu_ms = (time.process_time() - cpu) * 1000 / n
     errs = [r - tr for t, r, s, tr in out if t >= 3600]
     abs_sorted = sorted(abs(e) for e in errs)
     res = {
-        "first_s": first_s, "first_std": first_std, "cpu_ms": cpu_ms,
+        "first_s": first_s, "first_std": first_std, "confident_s": confident_s, "cpu_ms": cpu_ms,
         "rmse": math.sqrt(sum(e * e for e in errs) / len(errs)),
         "median": abs_sorted[len(abs_sorted) // 2],
         "p95": abs_sorted[int(0.95 * len(abs_sorted))],
@@ -208,14 +224,17 @@ def run(trace: Trace, make) -> dict:
         "coverage": sum(abs(r - tr) <= 2 * s for t, r, s, tr in out if t >= 3600) / len(errs),
     }
     for i, (t_step, t_end, new) in enumerate(trace.steps):
-        settled = None
+        # settled: within 10 % of the new rate from then until the end of the segment
+        settled = entered = None
         for t, r, _s, _tr in out:
             if t_step <= t < t_end:
                 if abs(r - new) > 0.1 * new:
                     settled = None
                 elif settled is None:
                     settled = t
-        res[f"step{i}_min"] = (settled - t_step) / 60 if settled is not None else float("inf")
+                    entered = entered or t
+        res[f"step{i}_min"] = (settled - t_step) / 60 if settled is not None else math.inf
+        res[f"step{i}_enter_min"] = (entered - t_step) / 60 if entered is not None else math.inf
     return res
 
 
@@ -226,7 +245,8 @@ def evaluate(seed: int, make) -> dict[str, dict]:
 def figures(results: dict[str, dict]) -> dict[str, float]:
     return {
         "first_s": max(r["first_s"] for r in results.values()),
-        "step_min": max(results["step"]["step0_min"], results["step"]["step1_min"]),
+        "step_up_min": results["step"]["step0_min"],
+        "step_down_min": results["step"]["step1_min"],
         "batch": results["batch"]["rmse"],
         "turbidostat": results["turbidostat"]["rmse"],
         "noisy": results["noisy"]["rmse"],
@@ -234,24 +254,34 @@ def figures(results: dict[str, dict]) -> dict[str, float]:
     }
 
 
+LABELS = {"first_s": "first estimate (s)", "step_up_min": "step 0.3->0.6 settled (min)",
+          "step_down_min": "step 0.6->0.3 settled (min)", "batch": "batch RMSE (1/h)",
+          "turbidostat": "turbidostat RMSE (1/h)", "noisy": "noisy+spikes RMSE (1/h)",
+          "cpu_ms": "CPU per reading (ms)"}
+
+
 def print_per_trace(title: str, results: dict[str, dict]) -> None:
     print(title)
-    print(f"{'trace':<12}{'first s':>8}{'std@1st':>8}{'RMSE':>8}{'median':>8}{'p95':>8}"
-          f"{'bias':>9}{'2σ cov':>8}{'cpu ms':>8}  step up, down (min to ±10 %)")
+    print(f"{'trace':<12}{'1st s':>6}{'σ@1st':>7}{'σ<0.1 s':>8}{'RMSE':>8}{'median':>8}{'p95':>8}"
+          f"{'bias':>9}{'2σ cov':>7}{'cpu ms':>7}  steps: settled (entered) min")
     for kind, r in results.items():
-        steps = "  ".join(f"{r[k]:.1f}" for k in ("step0_min", "step1_min") if k in r)
-        print(f"{kind:<12}{r['first_s']:>8.0f}{r['first_std']:>8.2f}{r['rmse']:>8.4f}{r['median']:>8.4f}"
-              f"{r['p95']:>8.4f}{r['bias']:>+9.4f}{r['coverage']:>8.2f}{r['cpu_ms']:>8.3f}  {steps}")
+        steps = "  ".join(f"{r[f'step{i}_min']:.1f} ({r[f'step{i}_enter_min']:.1f})"
+                          for i in range(2) if f"step{i}_min" in r)
+        confident = f"{r['confident_s']:.0f}" if r["confident_s"] is not None else "-"
+        print(f"{kind:<12}{r['first_s']:>6.0f}{r['first_std']:>7.2f}{confident:>8}{r['rmse']:>8.4f}"
+              f"{r['median']:>8.4f}{r['p95']:>8.4f}{r['bias']:>+9.4f}{r['coverage']:>7.2f}{r['cpu_ms']:>7.3f}"
+              f"  {steps}")
     print()
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--seeds", default="2,3,4,5,6", help="extra seeds for the spread")
+    parser.add_argument("--seed", type=int, default=1, help="the main seed (default 1)")
+    parser.add_argument("--seeds", default="2,3,4,5,6", help="other seeds, for the spread")
     parser.add_argument("--no-reference", action="store_true", help="skip the reference-style filter")
     args = parser.parse_args()
     started = time.perf_counter()
+    seeds = [int(x) for x in args.seeds.split(",") if x]
 
     ours = evaluate(args.seed, GrowthRateEstimator)
     print_per_trace(f"Ours, per trace, seed {args.seed} (errors in 1/h, after the first hour):", ours)
@@ -260,28 +290,25 @@ def main() -> int:
         ref_results = evaluate(args.seed, ReferenceStyleFilter)
         print_per_trace("Reference-style filter, same traces:", ref_results)
         ref_here = figures(ref_results)
-    ours_fig = figures(ours)
-    spread = {k: [v] for k, v in ours_fig.items()}
-    for s in [int(x) for x in args.seeds.split(",") if x]:
-        for k, v in figures(evaluate(s, GrowthRateEstimator)).items():
+    main_fig = figures(ours)
+    spread = {k: [v] for k, v in main_fig.items()}
+    for seed in seeds:
+        for k, v in figures(evaluate(seed, GrowthRateEstimator)).items():
             spread[k].append(v)
 
-    labels = {"first_s": "first estimate (s)", "step_min": "step to ±10 % (min)",
-              "batch": "batch RMSE (1/h)", "turbidostat": "turbidostat RMSE (1/h)",
-              "noisy": "noisy+spikes RMSE (1/h)", "cpu_ms": "CPU per reading (ms)"}
-    print()
-    print(f"{'figure':<26}{'ours':>9}{'reference':>11}{'ref-style here':>16}{'target':>9}"
-          f"   {'seeds min..max':<18}result")
-    all_pass = True
-    for k, label in labels.items():
-        ok = all(v <= TARGET[k] for v in spread[k])
-        all_pass &= ok
-        here = f"{ref_here[k]:.4g}" if ref_here else "-"
-        print(f"{label:<26}{ours_fig[k]:>9.4g}{REFERENCE[k]:>11.4g}{here:>16}{TARGET[k]:>9.4g}"
-              f"   {min(spread[k]):.4g}..{max(spread[k]):<10.4g}{'PASS' if ok else 'FAIL'}")
-    print(f"\n(reference: the Pioreactor's figures from the issue; ref-style here: the reference-style"
-          f" filter on these traces; seeds {args.seed},{args.seeds}; {time.perf_counter() - started:.0f} s)")
-    return 0 if all_pass else 1
+    print(f"{'figure':<29}{'ours':>9}{'all seeds':>19}{'Pioreactor':>11}{'ref-style':>10}{'target':>8}"
+          f"{'seed ' + str(args.seed):>9}{'all seeds':>10}")
+    main_pass = True
+    for k, label in LABELS.items():
+        ok, ok_all = main_fig[k] < TARGET[k], all(v < TARGET[k] for v in spread[k])
+        main_pass &= ok
+        here = f"{ref_here[k]:.3g}" if ref_here else "-"
+        print(f"{label:<29}{main_fig[k]:>9.3g}{f'{min(spread[k]):.3g}..{max(spread[k]):.3g}':>19}"
+              f"{REFERENCE[k]:>11.3g}{here:>10}{TARGET[k]:>8.3g}{'PASS' if ok else 'FAIL':>9}"
+              f"{'PASS' if ok_all else 'FAIL':>10}")
+    print(f"\nPioreactor: its figures in issue 6; ref-style: the reference-style filter on these traces;"
+          f" seeds {args.seed},{args.seeds}; {time.perf_counter() - started:.0f} s")
+    return 0 if main_pass else 1
 
 
 if __name__ == "__main__":
