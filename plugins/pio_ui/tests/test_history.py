@@ -1,0 +1,111 @@
+"""Server-side downsampling: min/max per bucket keeps every spike, rollups equal the raw data."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import UTC, datetime
+
+import pytest
+from pioreactor_kernel import config, plugins
+
+from pio_ui.history import History, bucket_width_s
+from pio_ui.names import BUILTIN_SERIES
+
+pytest.importorskip("pio_leader", reason="history needs pio-leader's database")
+
+T0 = 1_790_000_000.0  # a whole minute
+
+
+def stamp(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv("PIO_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("PIO_LOAD_PLUGINS", raising=False)
+    plugins.reset_plugin_manager()
+    config._cached = None
+    from pio_ui.store import Store
+
+    s = Store()
+    assert s.available, s.error
+    yield s
+    plugins.reset_plugin_manager()
+    config._cached = None
+
+
+def insert_temperatures(store, rows):
+    with store.db.connection_context():
+        store.db.execute_sql("BEGIN")
+        store.db.cursor().executemany(
+            "INSERT INTO temperature_readings (experiment, pioreactor_unit, timestamp, temperature_c) VALUES (?, ?, ?, ?)",
+            [("e", u, stamp(t), v) for u, t, v in rows])
+        store.db.execute_sql("COMMIT")
+
+
+def history(store, refresh_s=0.0):
+    return History(store, list(BUILTIN_SERIES), refresh_s)
+
+
+def test_bucket_width_is_the_first_ladder_step_giving_at_most_one_bucket_per_pixel():
+    assert bucket_width_s(3600, 600) == 10
+    assert bucket_width_s(7 * 86400, 600) == 1800
+    assert bucket_width_s(30 * 86400, 10) == 3 * 86400
+
+
+def test_a_single_sample_spike_survives_every_window_and_width(store):
+    rng = random.Random(3)
+    spike_t = T0 + 86400 + 1234 * 5
+    rows = [(u, T0 + i * 5, 30 + rng.random() * 0.1) for u in ("u1", "u2") for i in range(2 * 17280)]
+    rows.append(("u2", spike_t + 2.5, 99.0))
+    insert_temperatures(store, rows)
+    h = history(store)
+    for start, end, width in ((T0, T0 + 2 * 86400, 300), (T0, T0 + 2 * 86400, 37), (spike_t - 1800, spike_t + 1800, 500),
+                              (spike_t - 100, spike_t + 100, 1000)):
+        r = h.query("e", "temperature", start, end, width)
+        assert r["n"] <= max(width, 10) + 1
+        u1, u2 = r["data"]["u1"], r["data"]["u2"]
+        assert max(v for v in u2["max"] if v is not None) == 99.0, (start, end, width, r["bucket_s"])
+        assert max(v for v in u1["max"] if v is not None) < 31
+        assert min(v for v in u2["min"] if v is not None) >= 30
+        i = int((spike_t + 2.5 - r["t0"]) // r["bucket_s"])
+        assert u2["max"][i] == 99.0
+
+
+def test_rollup_buckets_equal_the_raw_minimum_and_maximum(store):
+    rng = random.Random(5)
+    rows = [("u1", T0 + i * 5 + rng.random(), rng.gauss(37, 1)) for i in range(6 * 720)]
+    insert_temperatures(store, rows)
+    r = history(store).query("e", "temperature", T0, T0 + 6 * 3600, 100)
+    w = r["bucket_s"]
+    assert w % 60 == 0
+    for b in range(r["n"]):
+        inside = [v for _, t, v in rows if r["t0"] + b * w <= t < r["t0"] + (b + 1) * w]
+        if inside:
+            assert math.isclose(r["data"]["u1"]["min"][b], min(inside), rel_tol=1e-4)
+            assert math.isclose(r["data"]["u1"]["max"][b], max(inside), rel_tol=1e-4)
+        else:
+            assert r["data"]["u1"]["min"][b] is None
+
+
+def test_rows_stored_after_the_first_query_appear_in_the_next(store):
+    insert_temperatures(store, [("u1", T0 + i * 5, 30.0) for i in range(720)])
+    h = history(store)
+    first = h.query("e", "temperature", T0, T0 + 7200, 120)
+    insert_temperatures(store, [("u1", T0 + 3600 + i * 5, 40.0) for i in range(720)] + [("u3", T0 + 4000, 20.0)])
+    second = h.query("e", "temperature", T0, T0 + 7200, 120, known_units={"u3"})
+    assert max(v for v in first["data"]["u1"]["max"] if v is not None) == 30.0
+    assert max(v for v in second["data"]["u1"]["max"] if v is not None) == 40.0
+    assert "u3" in second["data"]
+
+
+def test_bad_windows_are_refused_with_a_reason(store):
+    h = history(store)
+    with pytest.raises(ValueError, match="start < end"):
+        h.query("e", "temperature", T0, T0 - 1, 100)
+    with pytest.raises(ValueError, match="finite"):
+        h.query("e", "temperature", float("nan"), T0, 100)
+    with pytest.raises(KeyError):
+        h.query("e", "no_such_chart", T0, T0 + 10, 100)

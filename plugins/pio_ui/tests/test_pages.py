@@ -1,0 +1,98 @@
+"""Experiments, export, logs and the admin pages in Chromium; phone size and the dark theme."""
+
+from __future__ import annotations
+
+import importlib.util
+import zipfile
+
+import pytest
+from pioreactor_kernel.testing import Recorder
+
+from pio_ui.testing import login, shot
+
+expect = pytest.importorskip("playwright.sync_api", reason="pip install playwright").expect
+needs_leader = pytest.mark.skipif(importlib.util.find_spec("pio_leader") is None, reason="pio-leader is not installed")
+
+
+@needs_leader
+def test_create_and_switch_experiment(page, leader):
+    rec = Recorder(int(leader.env["PIO__mqtt__port"]), "pioreactor/latest_experiment/experiment")
+    try:
+        login(page)
+        page.get_by_role("link", name="Experiments").click()
+        page.get_by_label("Name").fill("exp2")
+        page.get_by_label("Description").fill("second run: lower target OD")
+        page.get_by_role("button", name="Create").click()
+        rec.wait_for_value("pioreactor/latest_experiment/experiment", "exp2", 15)
+        expect(page.get_by_label("Experiment shown")).to_have_value("exp2")
+        expect(page.locator("[data-experiment=exp2]")).to_contain_text("current")
+        page.get_by_label("New note").fill("inoculated 1 mL")
+        page.get_by_role("button", name="Add").click()
+        expect(page.get_by_text("inoculated 1 mL")).to_be_visible()
+        shot(page, "11-experiments")
+        # and back: exp1 holds the data the other tests made
+        page.locator("[data-experiment=exp1]").get_by_role("button", name="Make current").click()
+        rec.wait_for_value("pioreactor/latest_experiment/experiment", "exp1", 15)
+        expect(page.get_by_label("Experiment shown")).to_have_value("exp1")
+    finally:
+        rec.close()
+
+
+@needs_leader
+def test_export_shows_progress_and_downloads_a_zip(page, leader, tmp_path):
+    login(page)
+    page.get_by_role("link", name="Export").click()
+    page.get_by_label("logs", exact=True).check()
+    page.get_by_role("button", name="Export").click()
+    link = page.get_by_role("button", name="Download")
+    expect(link).to_be_visible(timeout=30_000)
+    shot(page, "12-export-done")
+    with page.expect_download() as info:
+        link.click()
+    target = tmp_path / "export.zip"
+    info.value.save_as(target)
+    with zipfile.ZipFile(target) as zf:
+        assert "logs.csv" in zf.namelist() and "manifest.csv" in zf.namelist()
+        rows = zf.read("logs.csv").decode().splitlines()
+    assert rows[0].startswith("experiment,pioreactor_unit,timestamp")
+    assert len(rows) > 1 and all(r.startswith("exp1,") for r in rows[1:])
+
+
+def test_logs_are_live_and_searchable(page, leader):
+    login(page)
+    page.get_by_role("link", name="Logs").click()
+    leader.pio("run", "light_meter", "--help")  # no log; the next start logs
+    page.get_by_label("Search logs").fill("web UI")
+    expect(page.locator(".log-line").first).to_contain_text("web UI at", timeout=20_000)
+    page.get_by_label("Search logs").fill("")
+    shot(page, "13-logs")
+
+
+def test_admin_pages_render_without_errors(page, leader):
+    login(page)
+    for name, shot_name in (("Cluster", "14-cluster"), ("Calibrations", "15-calibrations"), ("Config", "16-config")):
+        page.get_by_role("link", name=name, exact=True).click()
+        expect(page.get_by_role("heading", level=2)).to_be_visible()
+        page.wait_for_timeout(500)
+        shot(page, shot_name)
+    page.get_by_label("config.ini").fill("[ui]\nflush_interval_ms = fast\n")
+    page.get_by_role("button", name="Validate").click()
+    expect(page.get_by_role("alert")).to_contain_text("expected a number")
+
+
+def test_phone_size_and_dark_theme(browser, leader):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
+                                  color_scheme="dark")
+    page = context.new_page()
+    page.base_url = leader.url
+    try:
+        login(page)
+        expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+        page.get_by_role("button", name="last 1h").click()
+        page.wait_for_timeout(1500)
+        shot(page, "17-phone-dark-overview", full_page=False)
+        page.get_by_role("link", name="Units").click()
+        page.wait_for_timeout(800)
+        shot(page, "18-phone-dark-units", full_page=False)
+    finally:
+        context.close()
