@@ -18,6 +18,8 @@ from typing import Any
 
 from .names import LEADER_ALIAS_HOST, LEADER_ALIAS_TYPE, SERVICE_TYPE
 
+CHECK_S = 2.0  # listen this long for another device using a name (answers wait out 1 s after an announcement)
+
 
 @dataclass
 class Found:
@@ -66,19 +68,25 @@ def _props(info: Any) -> dict[str, str]:
 
 
 def resolve_host(zc: Any, host: str, timeout_s: float = 1.0) -> list[str]:
-    """IPv4 addresses that answer for ``host`` (e.g. ``pioreactor.local.``); empty if none."""
-    from zeroconf import AddressResolverIPv4
+    """IPv4 addresses that answer for ``host`` (e.g. ``pioreactor.local.``); empty if none.
+
+    Questions ask for multicast answers (QM): with several responders on one host sharing port
+    5353, a unicast answer reaches only one of their sockets.
+    """
+    from zeroconf import AddressResolverIPv4, DNSQuestionType
 
     resolver = AddressResolverIPv4(host)
-    return list(resolver.parsed_addresses()) if resolver.request(zc, int(timeout_s * 1000)) else []
+    answered = resolver.request(zc, int(timeout_s * 1000), question_type=DNSQuestionType.QM)
+    return list(resolver.parsed_addresses()) if answered else []
 
 
 class Advertiser:
     """Advertises one unit (and, for the leader, the ``pioreactor.local`` alias) until ``close()``."""
 
     def __init__(self, unit: str, role: str, version: str, port: int, *, interfaces: Any = None,
-                 addresses: list[str] | None = None, cluster_version: str = ""):
+                 addresses: list[str] | None = None, cluster_version: str = "", check_s: float = CHECK_S):
         self.unit, self.role, self.version, self.port = unit, role, version, port
+        self.check_s = check_s
         self.interfaces = interfaces if interfaces is not None else interfaces_from("all")
         self.addresses = addresses or local_addresses(self.interfaces)
         self.cluster_version = cluster_version
@@ -105,13 +113,18 @@ class Advertiser:
                                   "addresses": self.addresses, "conflict": None, "alias": None}
         with self._lock:
             self.zc = _zeroconf(self.interfaces)
-            other = self.zc.get_service_info(SERVICE_TYPE, status["name"], timeout=1500,
+            answers: dict[str, Any] = {}
+            host_check = threading.Thread(target=lambda: answers.setdefault(
+                "host", resolve_host(self.zc, f"{self.unit}.local.", self.check_s)), daemon=True)
+            host_check.start()  # both questions at once: each waits its whole timeout when nobody answers
+            other = self.zc.get_service_info(SERVICE_TYPE, status["name"], timeout=int(self.check_s * 1000),
                                              question_type=DNSQuestionType.QM)
+            host_check.join()
             if other is not None and _props(other).get("instance") != self.instance:
                 status["conflict"] = (f"another device already advertises unit {self.unit!r} at "
                                       f"{', '.join(other.parsed_addresses()) or '?'}: unit names must be unique")
                 return status
-            taken = [a for a in resolve_host(self.zc, f"{self.unit}.local.") if a not in self.addresses]
+            taken = [a for a in answers.get("host", []) if a not in self.addresses]
             if taken:
                 status["conflict"] = (f"the host name {self.unit}.local is already answered by {', '.join(taken)} "
                                       f"(this unit is {', '.join(self.addresses)}): host names must be unique")
@@ -131,7 +144,7 @@ class Advertiser:
     def _register_alias(self) -> str:
         from zeroconf import NonUniqueNameException, ServiceInfo
 
-        others = [a for a in resolve_host(self.zc, LEADER_ALIAS_HOST) if a not in self.addresses]
+        others = [a for a in resolve_host(self.zc, LEADER_ALIAS_HOST, self.check_s) if a not in self.addresses]
         if others:
             return f"conflict: {LEADER_ALIAS_HOST} is already answered by {', '.join(others)} (another leader?)"
         info = ServiceInfo(LEADER_ALIAS_TYPE, f"{self.unit}.{LEADER_ALIAS_TYPE}", port=self.port,
@@ -174,12 +187,12 @@ def browse(timeout_s: float = 3.0, interfaces: Any = None) -> list[Found]:
 
     zc = _zeroconf(interfaces if interfaces is not None else interfaces_from("all"))
     try:
-        browser = ServiceBrowser(zc, SERVICE_TYPE, Listener())
+        browser = ServiceBrowser(zc, SERVICE_TYPE, Listener(), question_type=DNSQuestionType.QM)
         time.sleep(timeout_s)  # browsing is listening for a while: there is no "everyone answered" event
         browser.cancel()
         found: dict[str, Found] = {}
         for service in sorted(services):
-            info = zc.get_service_info(SERVICE_TYPE, service, timeout=1000, question_type=DNSQuestionType.QM)
+            info = zc.get_service_info(SERVICE_TYPE, service, timeout=int(CHECK_S * 1000), question_type=DNSQuestionType.QM)
             if info is None:
                 continue
             props = _props(info)

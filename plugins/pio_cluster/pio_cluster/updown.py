@@ -14,17 +14,19 @@ from typing import Any
 
 import click
 from pioreactor_kernel import registry
-from pioreactor_kernel.config import get_config, set_value
+from pioreactor_kernel.config import SHARED_FILE, get_config
 from pioreactor_kernel.identity import unit_name
 from pioreactor_kernel.mqtt import BrokerUnavailable, MQTTClient
 from pioreactor_kernel.paths import data_dir
 from pioreactor_kernel.plugins import plugin_manager
 
 from . import procs
+from .configtext import with_secret
 from .names import AGENT, MIN_SECRET_CHARS, SECTION, WORKER_SECTION
 
 LEADER_JOBS = ("mqtt_to_db", AGENT, "ui")
 READY_TIMEOUT_S = 30.0
+CONNECT_TIMEOUT_S = 3.0  # a broker on this machine or the LAN answers well within it
 
 
 def _broker() -> Any:
@@ -47,7 +49,7 @@ def start_jobs(jobs: list[str]) -> bool:
     try:
         client = MQTTClient(f"pio-up-{unit_name()}-{id(jobs) & 0xFFFF:x}")
         watcher = procs.StateWatcher(client, unit_name())
-        client.connect(5.0)
+        client.connect(CONNECT_TIMEOUT_S)
     except BrokerUnavailable as e:
         click.echo(f"cannot start {', '.join(wanted)}: {e}", err=True)
         return False
@@ -95,7 +97,11 @@ def ensure_secret() -> None:
     secret = get_config().get(SECTION, "secret") or ""
     if len(secret) >= MIN_SECRET_CHARS:
         return
-    path = set_value(SECTION, "secret", secrets.token_urlsafe(32), shared=True)
+    path = data_dir() / SHARED_FILE
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    incoming = path.with_suffix(".incoming")
+    incoming.write_text(with_secret(text, secrets.token_urlsafe(32)), encoding="utf-8")  # keeps the comments
+    incoming.replace(path)
     get_config(reload=True)
     click.echo(f"generated the cluster's [cluster] secret in {path}: give every worker the same value "
                "(`pio config set cluster.secret <value>` on each; `pio config get cluster.secret` shows it)")

@@ -22,7 +22,7 @@ def broker(tmp_path_factory):
         yield b
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cluster(tmp_path_factory, broker):
     """A leader (this process's identity in `as_leader`) and workers w1, w2 (agents up) and w3 (down)."""
     base = tmp_path_factory.mktemp("cluster")
