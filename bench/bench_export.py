@@ -1,0 +1,89 @@
+"""Benchmark: `pio export` of 1,000,000 OD rows (16 units) from the leader's SQLite database.
+
+Builds the database once (through the leader's own schema), then runs the real `pio export` in a
+fresh process for CSV and for Parquet and prints, for each, the wall time of the whole command,
+the peak resident memory of that process (VmHWM) and the zip's size. The figures include the
+process start and the plugin loading of `pio`.
+
+    .venv/bin/python bench/bench_export.py [--rows 1000000] [--units 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+MEASURE = """
+import os, resource, runpy, sys, time
+start = time.perf_counter()
+sys.argv = ["pio", *sys.argv[1:]]
+try:
+    runpy.run_module("pioreactor_kernel", run_name="__main__")
+except SystemExit as e:
+    code = e.code
+else:
+    code = 0
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
+print(f"BENCH {time.perf_counter() - start:.3f} {int(hwm) / 1024:.1f}", file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def build(data_dir: Path, rows: int, units: int) -> None:
+    env = {**os.environ, "PIO_DATA_DIR": str(data_dir), "PIO_UNIT": "leader"}
+    subprocess.run([sys.executable, "-m", "pioreactor_kernel", "db", "migrate"], env=env, check=True,
+                   capture_output=True)
+    conn = sqlite3.connect(data_dir / "storage" / "pioreactor.sqlite")
+    conn.execute("PRAGMA journal_mode=wal")
+    sql = ("INSERT INTO od_readings (experiment, pioreactor_unit, timestamp, channel, od_reading, angle, "
+           "ir_led_intensity, calibrated, calibration_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    per_unit = rows // units
+    for u in range(units):
+        batch = []
+        for i in range(per_unit):
+            s = i * 5  # a reading every 5 s
+            stamp = f"2026-11-{24 + s // 86400:02d}T{s // 3600 % 24:02d}:{s // 60 % 60:02d}:{s % 60:02d}.{u * 1000:06d}Z"
+            batch.append(("bench", f"unit{u + 1:02d}", stamp, "2", 0.05 + i * 1e-6 + u * 1e-3, "90", 80.0, 0, None))
+        conn.executemany(sql, batch)
+        conn.commit()
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+
+
+def run_export(data_dir: Path, fmt: str, out: Path) -> tuple[float, float, int]:
+    env = {**os.environ, "PIO_DATA_DIR": str(data_dir), "PIO_UNIT": "leader"}
+    result = subprocess.run([sys.executable, "-c", MEASURE, "export", "--experiment", "bench", "--datasets",
+                             "od_readings", "--format", fmt, "-o", str(out)], env=env, capture_output=True, text=True)
+    line = [ln for ln in result.stderr.splitlines() if ln.startswith("BENCH")]
+    if result.returncode or not line:
+        raise SystemExit(f"export failed: {result.stdout}{result.stderr}")
+    _, seconds, peak_mb = line[-1].split()
+    with zipfile.ZipFile(out) as zf:
+        assert "manifest.json" in zf.namelist()
+    return float(seconds), float(peak_mb), out.stat().st_size
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--units", type=int, default=16)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp) / "leader"
+        t = time.perf_counter()
+        build(data_dir, args.rows, args.units)
+        print(f"# export of {args.rows:,} OD rows ({args.units} units); database built in {time.perf_counter() - t:.1f} s")
+        for fmt in ("csv", "parquet"):
+            seconds, peak_mb, size = run_export(data_dir, fmt, Path(tmp) / f"export-{fmt}.zip")
+            print(f"{fmt:>7}: {seconds:.2f} s, peak memory {peak_mb:.0f} MB (VmHWM), zip {size / 1e6:.1f} MB")
+
+
+if __name__ == "__main__":
+    main()
