@@ -220,14 +220,18 @@ class DosingAutomation(Automation):
         chunks = max(1, math.ceil(added / max_sub - 1e-9)) if added > 0 else 1
         plan = [(names.MEDIA, media_ml / chunks, "media_ml"), (names.ALT_MEDIA, alt_media_ml / chunks, "alt_media_ml"),
                 (names.WASTE, waste_ml / chunks * multiplier, "waste_ml")]
+        doser = self.host.doser
+        excess_ml = doser.vial().current_volume_ml - doser.limits.max_working_volume_ml
+        steps = [[(names.WASTE, excess_ml * multiplier, "waste_ml")]] if waste_ml > 0 and excess_ml > 1e-6 else []
+        steps += [plan] * chunks  # above the working volume (after a fed-batch, say): back down first
         try:
-            for _ in range(chunks):
-                for pump, ml, key in plan:
+            for step in steps:
+                for pump, ml, key in step:
                     if ml <= 0:
                         continue
                     try:
-                        result = self.host.doser.dose(pump, ml=ml, source_of_event=self.automation_name,
-                                                      allow_uncalibrated=allow)
+                        result = doser.dose(pump, ml=min(ml, doser.max_dose_ml), source_of_event=self.automation_name,
+                                            allow_uncalibrated=allow)
                     except DoseTooSmall as e:
                         self.logger.debug("skipped: %s", e)
                         continue

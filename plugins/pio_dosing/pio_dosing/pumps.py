@@ -111,6 +111,7 @@ class Doser:
         self.max_dose_ml = _positive(self.config, names.DOSING_SECTION, "max_dose_ml", 10.0)
         self.max_dose_s = _positive(self.config, names.DOSING_SECTION, "max_dose_s", 120.0)
         self.report_s = _positive(self.config, names.DOSING_SECTION, "continuous_report_s", 1.0)
+        self.lease_s = _positive(self.config, "hardware", "lease_s", 1.0)
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ public
@@ -190,6 +191,15 @@ class Doser:
 
         adding = model.pump in names.ADDING_PUMPS
         total, ran_s, completed, vial = 0.0, 0.0, True, self.vial()
+        # A stalled process cannot switch its pump off on time; its output lease lapses after
+        # [hardware] lease_s and the watchdog does. Until then the pump runs: keep that much room.
+        headroom_ml = model.ml_per_s * (self.lease_s + 0.1) if adding else 0.0
+        limit_ml = self.limits.max_volume_ml - headroom_ml
+        if adding and vial.current_volume_ml >= limit_ml:
+            raise DosingRefused(
+                f"the vial holds {vial.current_volume_ml:.2f} mL: a continuous addition keeps "
+                f"{headroom_ml:.2f} mL below its maximum of {self.limits.max_volume_ml:g} mL (what pump `{model.pump}` "
+                f"moves before the watchdog stops it if this process stalls), so there is no room: remove waste first")
         with hardware.open_pwm(model.pump, owner=self.owner) as pwm:
             started = None
             try:
@@ -198,8 +208,8 @@ class Doser:
                 self.logger.info("pump `%s` running continuously (%s) until stopped", model.pump, source)
                 while True:
                     wait_s = self.report_s
-                    if adding:  # stop a little early rather than late: waking and switching off take ms
-                        room_s = (self.limits.max_volume_ml - vial.current_volume_ml) / model.ml_per_s - 0.02
+                    if adding:
+                        room_s = (limit_ml - vial.current_volume_ml) / model.ml_per_s
                         wait_s = min(wait_s, max(0.0, room_s))
                     stopped = self.stop.wait(wait_s) if wait_s > 0 else False
                     now = time.monotonic()
@@ -212,8 +222,9 @@ class Doser:
                         break
                     if adding and wait_s < self.report_s:
                         completed = False
-                        self.logger.error("pump `%s` stopped: the vial reached its maximum of %g mL "
-                                          "([bioreactor] max_volume_ml)", model.pump, self.limits.max_volume_ml)
+                        self.logger.error("pump `%s` stopped: the vial is %.2f mL from its maximum of %g mL "
+                                          "([bioreactor] max_volume_ml)", model.pump, headroom_ml,
+                                          self.limits.max_volume_ml)
                         break
             finally:
                 pwm.off()

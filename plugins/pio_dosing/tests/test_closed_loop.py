@@ -85,7 +85,7 @@ def test_chemostat_reaches_the_steady_state_its_dilution_rate_implies(unit, reco
           f"vs the delivered dilution rate {delivered_rate_bio:.4f}/h: {theory_delivered:.4f} "
           f"({mean_od / theory_delivered - 1:+.2%})")
     assert mean_od == pytest.approx(theory, rel=0.05)
-    assert mean_od == pytest.approx(theory_delivered, rel=0.03)
+    assert mean_od == pytest.approx(theory_delivered, rel=0.05)
     dilutions = [json.loads(p) for p in recorder.payloads(f"{unit.base}/dosing_automation/latest_event") if p]
     assert dilutions and all(d["data"]["dilution_rate"] == pytest.approx(dilution_rate_bio * speed) for d in dilutions)
     assert_never_above_max_volume(sampler)

@@ -103,12 +103,39 @@ def test_fed_batch_fills_the_vial_to_its_maximum_and_no_further(unit, recorder):
     assert VialStore().get(unit.experiment).current_volume_ml == pytest.approx(19.0)
 
 
+def test_an_exchange_starts_by_bringing_an_overfull_vial_back_to_the_working_volume(unit):
+    calibrate_from_truth()
+    with DosingAutomationHost(automation_name="fed_batch", volume_ml=2.5, duration=60) as host:
+        host.run_now()
+        host.switch("chemostat", {"exchange_volume_ml": 1.0})
+        event = host.run_now()
+    assert event.event_name == "DilutionEvent", event
+    assert event.data["waste_ml"] == pytest.approx(2 * 2.5 + 2 * 1.0)  # the excess, then the exchange, x2 each
+    assert VialStore().get(unit.experiment).current_volume_ml == pytest.approx(14.0)
+    assert true_state()["volume_ml"] == pytest.approx(14.0, abs=0.05)
+
+
 def test_an_automation_with_uncalibrated_pumps_says_why_it_does_not_dose(unit):
     with DosingAutomationHost(automation_name="chemostat", exchange_volume_ml=0.5, duration=60) as host:
         event = host.run_now()
     assert event.event_name == "DosingInterrupted"
     assert "pump `media` has no calibration" in event.message and "pio calibrate pump --pump media" in event.message
     assert true_state()["media_in_ml"] == 0.0
+
+
+@pytest.mark.parametrize("unit", [{"pump_flow_ml_s": "0.5"}], indirect=True)  # slow pumps: 2 s per 1 mL chunk
+def test_sleeping_stops_a_running_dose_and_ready_resumes(unit, recorder):
+    calibrate_from_truth()
+    with DosingAutomationHost(automation_name="chemostat", exchange_volume_ml=1.0, duration=0.005) as host:
+        wait_for(lambda: duty("2") == 100.0, timeout_s=10, what="media pump on")
+        send(unit, "dosing_automation/$state/set", "sleeping")
+        wait_for(lambda: duty("2") == 0.0, timeout_s=2, what="pump off when sleeping")
+        wait_for(lambda: (host.latest_event or {}).get("event_name") == "DosingInterrupted", what="interrupted")
+        assert host.state == "sleeping" and duty("4") == 0.0
+        moved = true_state()["media_in_ml"]
+        assert 0 < moved < 1.0
+        send(unit, "dosing_automation/$state/set", "ready")
+        wait_for(lambda: true_state()["media_in_ml"] > moved + 0.1, timeout_s=10, what="dosing again when ready")
 
 
 @pytest.mark.parametrize("unit", [{"pump_flow_ml_s": "0.5"}], indirect=True)  # slow pumps: 2 s per 1 mL chunk

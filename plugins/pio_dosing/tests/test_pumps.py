@@ -141,13 +141,19 @@ def test_a_continuous_dose_runs_until_stopped_and_accounts_what_it_moved(unit, r
                                              rel=0.1)
 
 
-def test_a_continuous_addition_stops_at_the_vials_maximum(unit):
+@pytest.mark.parametrize("unit", [{"pump_flow_ml_s": "0.5"}], indirect=True)  # a real pump's pace
+def test_a_continuous_addition_stops_short_of_the_vials_maximum(unit):
+    """It keeps the room a pump fills before the watchdog stops it if this process stalls (lease 1 s)."""
     calibrate_from_truth("media")
-    result = add_media(continuously=True)  # 6 mL of room at about 5 mL/s
+    VialStore().set(unit.experiment, current_volume_ml=18.5)
+    headroom_ml = 0.5 * (1 + true_state()["draws"]["pump_error"]["media"]) * 1.1
+    result = add_media(continuously=True)
     assert not result.completed
-    assert 5.8 < result.volume_ml <= 6.0  # it stops a little early rather than late
-    assert VialStore().get(unit.experiment).current_volume_ml <= 20.0
-    assert duty("2") == 0.0 and true_state()["overflow_ml"] == 0.0
+    assert result.volume_ml == pytest.approx(1.5 - headroom_ml, abs=0.05)
+    assert VialStore().get(unit.experiment).current_volume_ml == pytest.approx(20 - headroom_ml, abs=0.05)
+    assert duty("2") == 0.0
+    with pytest.raises(DosingRefused, match="no room: remove waste first"):
+        add_media(continuously=True)
 
 
 def test_a_continuous_pump_is_stopped_over_mqtt_and_by_pio_kill(unit, recorder):
