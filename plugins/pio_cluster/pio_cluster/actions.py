@@ -40,6 +40,7 @@ _REQUIREMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,-]+\])?"
                           r"((==|>=|<=|~=|!=|>|<)[A-Za-z0-9.*+!-]+(,(==|>=|<=|~=|!=|>|<)[A-Za-z0-9.*+!-]+)*)?")
 _URL = re.compile(r"https://[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]+")
 _OPTION_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
+SERVICES = (AGENT, "mqtt_to_db", "ui")  # never stopped by "all jobs"
 
 
 class ActionFailed(Exception):
@@ -177,8 +178,8 @@ class Actions:
         experiment = args.get("experiment")
         if experiment is not None:
             checked_name("experiment", experiment)
-        if args.get("all") is True:
-            jobs = [r.job for r in registry.running_jobs() if r.job != AGENT
+        if args.get("all") is True:  # the unit's services stay: they are stopped by name, or by `pio leader down`
+            jobs = [r.job for r in registry.running_jobs() if r.job not in SERVICES
                     and (experiment is None or r.experiment == experiment)]
         else:
             jobs = job_names_of(args)

@@ -60,7 +60,7 @@ class ClusterClient:
         except Refused as e:
             raise ClusterError(str(e).replace("every command is refused", "commands cannot be signed")) from None
         self.agent_states: dict[str, str] = {}
-        self._replies: dict[str, Reply] = {}
+        self._replies: dict[str, tuple[Reply, float]] = {}  # with the time it arrived
         self._changed = threading.Condition()
         self.client = MQTTClient(f"pios-{self.leader}-{os.getpid()}-{uuid.uuid4().hex[:6]}", address=address)
         self.client.subscribe(ALL_REPLIES, self._on_reply)
@@ -85,8 +85,9 @@ class ClusterClient:
             reply = Reply.parse(message.payload, self.secret)
         except Refused:
             return
+        arrived = time.time()
         with self._changed:
-            self._replies[f"{reply.id}/{message.topic.split('/')[1]}"] = reply
+            self._replies[f"{reply.id}/{message.topic.split('/')[1]}"] = (reply, arrived)
             self._changed.notify_all()
 
     def _on_agent_state(self, message: Message) -> None:
@@ -119,8 +120,8 @@ class ClusterClient:
         return f"{command.id}/{command.unit}"
 
     def _result(self, unit: str, command: Command, sent_at: float) -> UnitResult:
-        reply = self._replies.pop(self._key(command), None)
-        if reply is None:
+        answer = self._replies.pop(self._key(command), None)
+        if answer is None:
             state = self.agent_states.get(unit)
             if state in (INIT, READY):
                 detail = f"no answer within {command.timeout_s:g} s"
@@ -129,8 +130,9 @@ class ClusterClient:
             else:
                 detail = "no agent has ever connected from this unit"
             return UnitResult(unit, UNREACHABLE, detail)
-        received = time.time()
-        offset = reply.clock - (sent_at + received) / 2 if reply.clock == reply.clock else None
+        reply, received = answer
+        timely = reply.action == "status" and reply.clock == reply.clock  # other actions answer when done
+        offset = reply.clock - (sent_at + received) / 2 if timely else None
         return UnitResult(unit, OK if reply.ok else FAILED, reply.detail, reply.data, received - sent_at, offset)
 
 

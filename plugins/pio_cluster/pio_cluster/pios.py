@@ -125,7 +125,7 @@ def run(ctx: click.Context, job: str, experiment: str | None, units: tuple[str, 
 
 @pios.command()
 @click.argument("jobs", nargs=-1)
-@click.option("--all-jobs", is_flag=True, help="Stop every job (the agent excepted)")
+@click.option("--all-jobs", is_flag=True, help="Stop every job (not the agent, mqtt_to_db or ui)")
 @click.option("--experiment", default=None, help="Only jobs of this experiment")
 @_targets
 def kill(jobs: tuple[str, ...], all_jobs: bool, experiment: str | None, units: tuple[str, ...], all_units: bool,
