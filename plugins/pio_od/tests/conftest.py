@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import uuid
 from pathlib import Path
@@ -11,9 +10,10 @@ import pytest
 
 from pioreactor_kernel import config, plugins
 from pioreactor_kernel.hardware.testing import isolated_unit
-from pioreactor_kernel.testing import Recorder, running_broker
+from pioreactor_kernel.testing import running_broker
 
 sys.path.insert(0, str(Path(__file__).parent))  # od_simtools (pytest runs with --import-mode=importlib)
+from od_simtools import JsonRecorder  # noqa: E402
 
 # seeded, no lag, at the growth optimum
 SIM = {"seed": "11", "speed": "1", "lag_h": "0", "ambient_c": "37"}
@@ -67,28 +67,6 @@ def unit(tmp_path, broker, monkeypatch, request):
         _reset()
         yield u
         _reset()
-
-
-class JsonRecorder(Recorder):
-    def json(self, topic: str) -> list[dict]:
-        return [json.loads(p) for p in self.payloads(topic) if p]
-
-    def logs(self, level: str | None = None) -> list[dict]:
-        out = []
-        for topic, payload, _ in list(self.messages):
-            if "/logs/" in topic:
-                record = json.loads(payload)
-                if level is None or record["level"] == level:
-                    out.append(record)
-        return out
-
-    def wait_for_log(self, text: str, level: str | None = None, timeout_s: float = 10.0) -> list[dict]:
-        """Wait until a log record containing ``text`` has arrived; every record of ``level`` then."""
-        from pioreactor_kernel.hardware.testing import wait_for
-
-        wait_for(lambda: any(text in r["message"] for r in self.logs(level)), timeout_s,
-                 what=f"a {level or ''} log containing {text!r}")
-        return self.logs(level)
 
 
 @pytest.fixture

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 from pioreactor_kernel.hardware.testing import wait_for
+from pioreactor_kernel.testing import Recorder
 
 
 def measure_standards(unit, ods: list[float], readings: int = 3) -> list[tuple[float, float]]:
@@ -44,5 +46,31 @@ def pump(role: str, seconds: float) -> None:
 
 
 def wait_for_count(recorder, topic: str, n: int, timeout_s: float = 20.0) -> list[dict]:
-    wait_for(lambda: len(recorder.payloads(topic)) >= n, timeout_s, what=f"{n} messages on {topic}")
+    def arrived() -> bool:
+        with recorder._lock:
+            return sum(1 for t, _, _ in recorder.messages if t == topic) >= n
+
+    wait_for(arrived, timeout_s, interval_s=0.05, what=f"{n} messages on {topic}")
     return recorder.json(topic)
+
+
+class JsonRecorder(Recorder):
+    def json(self, topic: str) -> list[dict]:
+        return [json.loads(p) for p in self.payloads(topic) if p]
+
+    def logs(self, level: str | None = None) -> list[dict]:
+        out = []
+        for topic, payload, _ in list(self.messages):
+            if "/logs/" in topic:
+                record = json.loads(payload)
+                if level is None or record["level"] == level:
+                    out.append(record)
+        return out
+
+    def wait_for_log(self, text: str, level: str | None = None, timeout_s: float = 10.0) -> list[dict]:
+        """Wait until a log record containing ``text`` has arrived; every record of ``level`` then."""
+        from pioreactor_kernel.hardware.testing import wait_for
+
+        wait_for(lambda: any(text in r["message"] for r in self.logs(level)), timeout_s,
+                 what=f"a {level or ''} log containing {text!r}")
+        return self.logs(level)
