@@ -124,15 +124,21 @@ class Leader:
     def __init__(self, root: Path, broker: Broker) -> None:
         self.env = unit_env(root / "leader", broker.port, unit="leader", experiment=None)
         self.db_path = root / "leader" / "storage" / "pioreactor.sqlite"
+        self._conn: sqlite3.Connection | None = None
         self.process = spawn_pio("run", "mqtt_to_db", env=self.env)
         self.wait_live()
 
     def rows(self) -> int:
+        """The highest row id: cheap to ask often (ids are never reused here)."""
+        if self._conn is None:
+            self._conn = sqlite3.connect(self.db_path, timeout=30)
         try:
-            with sqlite3.connect(self.db_path, timeout=30) as conn:
-                return conn.execute("SELECT COALESCE(MAX(id), 0) FROM od_readings").fetchone()[0]
+            return self._conn.execute("SELECT COALESCE(MAX(id), 0) FROM od_readings").fetchone()[0]
         except sqlite3.OperationalError:
             return 0
+
+    def cpu_s(self) -> float:
+        return cpu_seconds(self.process.pid)
 
     def exact_rows(self) -> int:
         with sqlite3.connect(self.db_path, timeout=30) as conn:
@@ -159,6 +165,8 @@ class Leader:
         raise TimeoutError("mqtt_to_db did not start storing")
 
     def stop(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(30)
 
@@ -176,8 +184,14 @@ def wait_rows(leader: Leader, expected: int, timeout_s: float, stall_s: float = 
             last, last_change = rows, now
         elif now - last_change > stall_s:
             break
-        time.sleep(0.005)
+        time.sleep(0.02)
     return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_ingest(root: Path, publishers: int, total: int) -> dict[str, float]:
@@ -185,16 +199,20 @@ def run_ingest(root: Path, publishers: int, total: int) -> dict[str, float]:
     try:
         leader = Leader(root, broker)
         procs = spawn_publishers(broker.port, publishers, total // publishers)
+        assert broker.process is not None
+        writer_cpu, broker_cpu = leader.cpu_s(), cpu_seconds(broker.process.pid)
         start = time.perf_counter()
         go(procs)
         done = wait_rows(leader, total, timeout_s=120)
+        writer_cpu, broker_cpu = leader.cpu_s() - writer_cpu, cpu_seconds(broker.process.pid) - broker_cpu
         for p in procs:
             p.wait(60)
         stored = leader.exact_rows()
         leader.stop()
     finally:
         broker.stop()
-    return {"seconds": done - start, "rate": total / (done - start), "stored": stored, "published": total}
+    return {"seconds": done - start, "rate": total / (done - start), "stored": stored, "published": total,
+            "writer_us": writer_cpu / total * 1e6, "broker_us": broker_cpu / total * 1e6}
 
 
 def run_burst(root: Path, broker_class: type[Broker], total: int = 20_000) -> dict[str, float]:
@@ -225,13 +243,15 @@ def main() -> None:
         publish(*args.publisher)
         return
     only = set(args.only.split(","))
-    print(f"# mqtt_to_db ingest, SQLite WAL, QoS 1, {os.cpu_count()} CPUs")
+    print(f"# mqtt_to_db ingest, SQLite WAL, QoS 1, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f} at start")
     for name, publishers in (("single", 1), ("four", 4)):
         if name in only:
             with tempfile.TemporaryDirectory() as tmp:
                 r = run_ingest(Path(tmp), publishers, args.messages)
             print(f"{publishers} publisher(s), {r['published']:,} messages: {r['rate']:,.0f} messages/s "
-                  f"({r['seconds']:.2f} s), stored {r['stored']:,} rows, lost {r['published'] - r['stored']:,}")
+                  f"({r['seconds']:.2f} s), stored {r['stored']:,} rows, lost {r['published'] - r['stored']:,}; "
+                  f"CPU per message: writer {r['writer_us']:.1f} us, broker {r['broker_us']:.1f} us")
     if "burst" in only:
         for label, broker_class in (("our broker config", Broker), ("Mosquitto default queue (1,000)", DefaultQueueBroker)):
             with tempfile.TemporaryDirectory() as tmp:

@@ -113,7 +113,9 @@ class BatchWriter:
                 value = parse(parsed_topic, payload)
                 if value is None:
                     continue
-                if type(value) is list:
+                if type(value) is tuple and len(value) == inserter.width:
+                    pending.append(value)
+                elif type(value) is list:
                     pending.extend([inserter.row(v) for v in value])
                 else:
                     pending.append(inserter.row(value))

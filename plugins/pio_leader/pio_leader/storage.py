@@ -195,6 +195,7 @@ class Inserter:
         fields = [f for f in model._meta.sorted_fields if not isinstance(f, peewee.AutoField)]
         self.model = model
         self.columns = [f.column_name for f in fields]
+        self.width = len(self.columns)
         self._defaults = [f.default for f in fields]
         self.postgres = is_postgres(db)
         head = f"INSERT INTO {quote(model._meta.table_name)} ({', '.join(map(quote, self.columns))}) VALUES "

@@ -253,7 +253,12 @@ def _od_row(topic: Topic, r: _OD) -> tuple:
 
 
 def parse_od(topic: Topic, payload: bytes) -> tuple:
-    return _od_row(topic, _decode_od(payload))
+    r = _decode_od(payload)  # the hot path: one reading per message, inlined
+    ts = r.timestamp
+    if len(ts) != 27 or not _CANONICAL.fullmatch(ts):
+        ts = canonical_timestamp(ts)
+    return (topic.experiment, topic.unit, ts, str(r.channel), r.od, str(r.angle), r.ir_led_intensity, r.calibrated,
+            r.calibration_name)
 
 
 def parse_ods(topic: Topic, payload: bytes) -> list[tuple]:
