@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import sys
 from typing import Any
 
@@ -121,6 +122,7 @@ class RunGroup(click.Group):
 
 def job_command(reg: Registration) -> click.Command:
     """A click command for a BackgroundJob class: one option per CLI setting it declares."""
+    from .hardware.protocols import HardwareError
     from .mqtt import BrokerUnavailable
     from .registry import JobAlreadyRunning
     from .settings import Setting
@@ -149,7 +151,9 @@ def job_command(reg: Registration) -> click.Command:
                     raise click.BadParameter(str(e)) from None
         try:
             job = job_class(**kwargs)
-        except (JobAlreadyRunning, BrokerUnavailable) as e:
+        except (JobAlreadyRunning, BrokerUnavailable, HardwareError, ValueError) as e:
+            # what a user can act on (a busy channel, a refused value): one line, not a traceback
+            logging.getLogger("pioreactor").debug("%s failed to start", reg.name, exc_info=True)
             raise click.ClickException(str(e)) from None
         job.block_until_disconnected()
 

@@ -106,3 +106,22 @@ def test_broker_status_and_an_unreachable_broker_is_a_clear_error(unit, with_tes
     r = pio("run", "counter", env={"PIO__mqtt__port": str(free_port())})
     assert r.returncode == 1 and "no MQTT broker answered" in r.stderr and "Traceback" not in r.stderr
     assert "port" in pio("broker", "status").stdout
+
+
+def test_a_job_refusing_its_start_gives_one_line_not_a_traceback(unit):
+    folder = unit.data_dir / "plugins"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "picky.py").write_text(
+        "from pioreactor_kernel.plugins import hookimpl\n"
+        "@hookimpl\ndef register_jobs(register):\n    register('picky', 'picky_job:Picky')\n"
+    )
+    (unit.data_dir / "picky_job.py").write_text(
+        "from pioreactor_kernel.job import BackgroundJob\n"
+        "from pioreactor_kernel.hardware.protocols import HardwareError\n"
+        "class Picky(BackgroundJob):\n    job_name = 'picky'\n"
+        "    def __init__(self, **kw):\n        super().__init__(**kw)\n"
+        "        raise HardwareError('photodiode 2 is held by od_blank (pid 42)')\n"
+    )
+    r = pio("run", "picky", env={"PYTHONPATH": str(unit.data_dir)})
+    assert r.returncode == 1 and "Error: photodiode 2 is held by od_blank (pid 42)" in r.stderr
+    assert "Traceback" not in r.stderr
