@@ -90,8 +90,10 @@ def test_a_redelivered_message_adds_no_row(writer, publisher):
         "400", "450", "400"]
 
 
-def test_a_thousand_readings_are_all_stored_once(writer, publisher):
-    publish_all(publisher, [od_message(f"u{i % 4}", "exp1", i) for i in range(1000)])
+def test_a_thousand_readings_are_all_stored_once_whatever_the_experiment_is_called(writer, publisher):
+    names = ("exp1", "_testing_exp", "2026-11-24 run 3, 30°C")
+    publish_all(publisher, [od_message(f"u{i % 4}", names[i % 3], i) for i in range(1000)])
     wait_rows(streams.ODReading, 1000)
     assert streams.ODReading.select().count() == 1000
+    assert streams.ODReading.select().where(streams.ODReading.experiment == "_testing_exp").count() == 333
     assert writer.writer.stored >= 1000
