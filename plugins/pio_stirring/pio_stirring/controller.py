@@ -66,6 +66,35 @@ class PIController:
         self.integral_rpm = 0.0
 
 
+class LaggedReference:
+    """The setpoint as the measurement can show it now: the value it had ``delay_s`` ago.
+
+    The measured RPM trails the setpoint by the motor's time constant plus half the counting
+    window. Comparing it with the current setpoint during a ramp would read that lag as an
+    error and wind the integral up (the classic overshoot); comparing it with the setpoint of
+    ``delay_s`` ago leaves only the real error, so feedback can act while the setpoint ramps.
+    """
+
+    def __init__(self, delay_s: float):
+        if not delay_s >= 0:
+            raise ValueError(f"delay_s must be >= 0, got {delay_s!r}")
+        self.delay_s = delay_s
+        self._history: deque[tuple[float, float]] = deque()
+        self._before = 0.0  # the value before the history starts
+
+    def add(self, t_s: float, setpoint: float) -> float:
+        """Record the setpoint at ``t_s``; return the lagged one."""
+        self._history.append((t_s, setpoint))
+        while len(self._history) > 1 and self._history[1][0] <= t_s - self.delay_s:
+            self._before = self._history.popleft()[1]
+        first_t, first_value = self._history[0]
+        return first_value if first_t <= t_s - self.delay_s else self._before
+
+    def reset(self, value: float = 0.0) -> None:
+        self._history.clear()
+        self._before = value
+
+
 def ramp_towards(current: float, target: float, rate_per_s: float, dt_s: float) -> float:
     """Move ``current`` towards ``target`` by at most ``rate_per_s * dt_s``."""
     step = rate_per_s * dt_s

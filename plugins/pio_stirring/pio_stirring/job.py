@@ -30,7 +30,7 @@ from . import (
     RPM_CONTROL,
     TARGET_RPM,
 )
-from .controller import PIController, RpmMeter, ramp_towards
+from .controller import LaggedReference, PIController, RpmMeter, ramp_towards
 from .curve import RpmCurve
 
 MAX_TARGET_RPM = 2000.0
@@ -63,11 +63,14 @@ class Stirring(BackgroundJob):
         value = lambda key, fallback: _config_float(config, key, fallback)  # noqa: E731
         self.control_interval_s = value("control_interval_s", 1.0)
         self.publish_interval_s = value("publish_interval_s", 5.0)
-        self.ramp_rpm_per_s = value("ramp_rpm_per_s", 200.0)
+        self.ramp_rpm_per_s = value("ramp_rpm_per_s", 100.0)
         self.max_duty = min(100.0, value("max_duty_cycle", 100.0))
         self.max_pause_s = value("max_pause_s", 10.0)
         window_s = value("rpm_window_s", 2.0)
-        self.settle_s = window_s + 1.0  # after a setpoint change: the window refills and the motor follows
+        self.settle_s = window_s + 1.0  # after a pause: the window refills with the motor back up
+        # the measurement shows the setpoint of this long ago: half the window, half a tick, the motor
+        self.reference = LaggedReference(window_s / 2 + self.control_interval_s / 2 +
+                                         value("motor_time_constant_s", 1.0))
         self.controller = PIController(value("kp", 0.3), value("ki_per_s", 0.3))
         self.meter = RpmMeter(window_s, value("pulses_per_revolution", 2.0))
 
@@ -140,18 +143,21 @@ class Stirring(BackgroundJob):
             if self._pauses:
                 return  # motor off; the integral holds
             target = self.target_rpm
-            new_setpoint = ramp_towards(self._setpoint_rpm, target, self.ramp_rpm_per_s, dt or self.control_interval_s)
-            if new_setpoint != self._setpoint_rpm:
-                self._hold_until = now + self.settle_s
-            self._setpoint_rpm = new_setpoint
+            setpoint = ramp_towards(self._setpoint_rpm, target, self.ramp_rpm_per_s, dt or self.control_interval_s)
+            self._setpoint_rpm = setpoint
+            lagged = self.reference.add(now, setpoint)
             if target <= 0:
                 self.controller.reset()
+                self._setpoint_rpm = 0.0
+                self.reference.reset(0.0)
                 self._drive(0.0)
                 return
+            ahead = setpoint - lagged  # feed-forward runs ahead of what the tachometer can show yet
             if rpm is not None and now >= self._hold_until and dt > 0:
-                wanted = self.controller.update(new_setpoint, rpm, dt, self.curve.rpm_limits)
-            else:  # open loop, or the setpoint just moved: feed-forward plus the correction learnt so far
-                wanted = new_setpoint + self.controller.integral_rpm
+                low, high = self.curve.rpm_limits
+                wanted = self.controller.update(lagged, rpm, dt, (low - ahead, high - ahead)) + ahead
+            else:  # open loop, or just back from a pause: feed-forward plus the correction learnt so far
+                wanted = setpoint + self.controller.integral_rpm
             self._drive(self.curve.duty_for(wanted))
             self._watch_for_stall(now, rpm, target)
 
@@ -264,13 +270,13 @@ class Stirring(BackgroundJob):
             self._apply_pauses()
             self._drive(0.0)
             self._setpoint_rpm = 0.0
+            self.reference.reset(0.0)
             self._last_tick = None
             self.meter.reset()
         self.logger.info("sleeping: motor off")
 
     def on_sleeping_to_ready(self) -> None:
         with self._loop_lock:
-            self._hold_until = time.monotonic() + self.settle_s
             self.timer.unpause()
         self.logger.info("resuming at %g RPM", self.target_rpm)
 

@@ -13,8 +13,8 @@ from pioreactor_kernel.testing import pio
 
 def test_calibration_recovers_the_simulators_true_motor_curve(unit, monkeypatch):
     monkeypatch.setenv("PIO__sim__stirring_time_constant_s", "0.2")  # a light stir bar: settled within 1 s
-    result = pio("calibrate", "stirring", "--yes", "--min-duty", "5", "--max-duty", "80", "--steps", "6",
-                 "--settle-s", "1", "--measure-s", "2", "--name", "sweep1", timeout=90)
+    result = pio("calibrate", "stirring", "--yes", "--min-duty", "5", "--max-duty", "80", "--steps", "5",
+                 "--settle-s", "1", "--measure-s", "1.5", "--name", "sweep1", timeout=90)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "RPM =" in out and "residual" in out and "duty cycle (%)" in out and " o" in out
@@ -31,14 +31,18 @@ def test_calibration_recovers_the_simulators_true_motor_curve(unit, monkeypatch)
 
 
 def test_calibration_is_refused_while_stirring_runs_and_for_bad_input(unit):
+    from click.testing import CliRunner
+    from pio_stirring.calibrate import calibrate_stirring
     from pio_stirring.job import Stirring
 
+    runner = CliRunner()
     with Stirring(target_rpm=0):
-        result = pio("calibrate", "stirring", "--yes", "--steps", "3")
-        assert result.returncode != 0 and "pio kill stirring" in result.stderr
-    for args in (["--min-duty", "nan"], ["--max-duty", "150"], ["--settle-s", "-1"], ["--min-duty", "60", "--max-duty", "50"]):
-        result = pio("calibrate", "stirring", "--yes", *args)
-        assert result.returncode == 2 and "Error" in result.stderr, args
+        result = runner.invoke(calibrate_stirring, ["--yes", "--steps", "3"])
+        assert result.exit_code == 1 and "pio kill stirring" in result.output
+    for args in (["--min-duty", "nan"], ["--max-duty", "150"], ["--settle-s", "-1"], ["--min-duty", "60", "--max-duty", "50"],
+                 ["--steps", "2"], ["--measure-s", "inf"]):
+        result = runner.invoke(calibrate_stirring, ["--yes", *args])
+        assert result.exit_code == 2 and "Error" in result.output, (args, result.output)
     assert calibrations.active("stirring") is None
 
 
@@ -56,8 +60,8 @@ def test_polyfit_recovers_exact_polynomials():
         polyfit([1.0, 2.0, math.nan], [1.0, 2.0, 3.0], 1)
 
 
-def test_curve_inverse_and_pi_anti_windup():
-    from pio_stirring.controller import PIController, RpmMeter
+def test_curve_inverse_pi_anti_windup_and_lagged_reference():
+    from pio_stirring.controller import LaggedReference, PIController, RpmMeter
     from pio_stirring.curve import RpmCurve
 
     curve = RpmCurve.linear_guess(40, 10)
@@ -77,3 +81,7 @@ def test_curve_inverse_and_pi_anti_windup():
     assert meter.add(0.0, 0) is None
     assert meter.add(1.0, 20) == pytest.approx(600)
     assert meter.add(3.0, 60) == pytest.approx(600)  # the window keeps the last 2 s and one sample before
+    reference = LaggedReference(2.5)
+    assert [reference.add(t, 100.0 * t) for t in (0, 1, 2, 3, 4, 5)] == [0, 0, 0, 0, 100, 200]
+    reference.reset()
+    assert reference.add(10, 50) == 0
