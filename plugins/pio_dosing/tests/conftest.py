@@ -52,8 +52,6 @@ def unit(tmp_path, broker, monkeypatch, request):
         u = Unit(name, data_dir, broker.port)
         for k, v in u.env.items():
             monkeypatch.setenv(k, v)
-        for k in ("PIO_LOAD_PLUGINS", "PIO_DISABLE_PLUGINS"):
-            monkeypatch.delenv(k, raising=False)
         _reset()
         yield u
         _reset()
