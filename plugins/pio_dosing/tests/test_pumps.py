@@ -122,6 +122,31 @@ def test_the_tracked_vial_is_restored_after_a_restart(unit, recorder):
         assert float(late.last(f"{unit.base}/bioreactor/alt_media_fraction")) == pytest.approx(1 / 15, rel=1e-4)
     finally:
         late.close()
+    VialStore().set(unit.experiment, current_volume_ml=16.0)  # on disk only, as after a crash before publishing
+    from pio_dosing.host import DosingAutomationHost
+
+    with DosingAutomationHost():  # a (re)started job publishes what the data dir holds
+        recorder.wait_for_value(f"{unit.base}/bioreactor/current_volume_ml", "16.0")
+
+
+def test_a_crash_mid_dose_leaves_the_pump_off(unit):
+    from pio_dosing.pumps import Doser
+
+    class Exploding(threading.Event):
+        def wait(self, timeout=None):
+            assert duty("4") == 100.0  # the pump runs...
+            raise RuntimeError("boom")  # ...when the code fails
+
+    from pioreactor_kernel.mqtt import MQTTClient
+
+    client = MQTTClient(address=BrokerAddress("127.0.0.1", unit.port)).connect()
+    try:
+        doser = Doser(client=client, unit=unit.name, experiment=unit.experiment, owner="crash-test", stop=Exploding())
+        with pytest.raises(RuntimeError, match="boom"):
+            doser.dose("waste", duration_s=5)
+    finally:
+        client.disconnect()
+    assert duty("4") == 0.0
 
 
 def test_a_continuous_dose_runs_until_stopped_and_accounts_what_it_moved(unit, recorder):
