@@ -26,6 +26,7 @@ from .procs import StateWatcher
 from .protocol import Command, CommandVerifier, Refused, Reply, open_envelope
 
 REFUSAL_LOG_INTERVAL_S = 10.0
+SEEN_FILE = "agent_commands_seen.json"  # in run/: ids of recent commands, so a restart does not reopen replays
 
 
 class Agent(BackgroundJob):
@@ -41,7 +42,9 @@ class Agent(BackgroundJob):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("experiment", UNIVERSAL_EXPERIMENT)
         super().__init__(**kwargs)
-        self.verifier = CommandVerifier(self.unit, "", None)
+        from pioreactor_kernel.paths import sub_dir
+
+        self.verifier = CommandVerifier(self.unit, "", None, seen_file=sub_dir("run") / SEEN_FILE)
         self.reload_config()
         self.watcher = StateWatcher(self.client, self.unit)
         self.actions = Actions(self)

@@ -73,18 +73,22 @@ class StateWatcher:
     """Keeps the retained ``$state`` of every job of one unit: ``{(experiment, job): state}``."""
 
     def __init__(self, client: MQTTClient, unit: str):
-        self.states: dict[tuple[str, str], str] = {}
+        self.states: dict[tuple[str, str], tuple[str, int]] = {}  # (state, sequence number of its message)
+        self.sequence = 0
         self._changed = threading.Condition()
         client.subscribe(names.job_topic(unit, "+", "+", names.STATE), self._on_state)
 
     def _on_state(self, message: Message) -> None:
         parts = message.topic.split("/")
         with self._changed:
-            self.states[(parts[2], parts[3])] = message.payload.decode("utf-8", errors="replace")
+            self.sequence += 1
+            self.states[(parts[2], parts[3])] = (message.payload.decode("utf-8", errors="replace"), self.sequence)
             self._changed.notify_all()
 
-    def state(self, experiment: str, job: str) -> str | None:
-        return self.states.get((experiment, job))
+    def state(self, experiment: str, job: str, newer_than: int = 0) -> str | None:
+        """The job's state, if published after message number ``newer_than`` (stale retained ones are not)."""
+        state, sequence = self.states.get((experiment, job), (None, 0))
+        return state if sequence > newer_than else None
 
     def wait(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
@@ -99,8 +103,13 @@ class StateWatcher:
 
 def wait_ready(proc: subprocess.Popen[bytes], job: str, watcher: StateWatcher, timeout_s: float,
                ) -> tuple[bool, str, JobRecord | None]:
-    """Wait until the job ``proc`` runs is ``ready``; ``(ok, detail, record)``."""
+    """Wait until the job ``proc`` runs is ``ready``; ``(ok, detail, record)``.
+
+    Call it right after starting ``proc``: only states published after that count (a ``ready``
+    retained from an earlier run that died uncleanly is not this run's).
+    """
     record: list[JobRecord] = []
+    since = watcher.sequence
 
     def settled() -> bool:
         if proc.poll() is not None:
@@ -110,14 +119,14 @@ def wait_ready(proc: subprocess.Popen[bytes], job: str, watcher: StateWatcher, t
             if found is None or found.pid != proc.pid:
                 return False
             record.append(found)
-        return watcher.state(record[0].experiment, job) == names.READY
+        return watcher.state(record[0].experiment, job, since) == names.READY
 
     watcher.wait(settled, timeout_s)
     rec = record[0] if record else None
     if proc.poll() is not None:
         reason = tail(out_file(job)) or f"exit status {proc.returncode}"
         return False, f"{job} exited at start (status {proc.returncode}): {reason}", rec
-    if rec is None or watcher.state(rec.experiment, job) != names.READY:
+    if rec is None or watcher.state(rec.experiment, job, since) != names.READY:
         return False, f"{job} (pid {proc.pid}) is not ready after {timeout_s:g} s; it is left running", rec
     return True, f"{job} ready (pid {proc.pid}, experiment {rec.experiment})", rec
 

@@ -26,6 +26,7 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pioreactor_kernel.timestamps import current_utc_timestamp, parse_timestamp
@@ -104,10 +105,18 @@ class Command:
 class CommandVerifier:
     """The agent's gate: everything a command must satisfy before anything is done with it."""
 
-    def __init__(self, unit: str, leader: str, secret: str | None, max_age_s: float = 120.0):
+    def __init__(self, unit: str, leader: str, secret: str | None, max_age_s: float = 120.0,
+                 seen_file: Path | None = None):
         self.unit, self.leader, self.secret, self.max_age_s = unit, leader, secret, max_age_s
-        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._seen: OrderedDict[str, float] = OrderedDict()  # command id -> when accepted (time.time())
         self._lock = threading.Lock()
+        self._seen_file = seen_file  # kept across restarts: a restarted agent still knows what it ran
+        if seen_file is not None:
+            try:
+                stored = json.loads(seen_file.read_text())
+                self._seen.update(sorted(((str(k), float(v)) for k, v in stored.items()), key=lambda kv: kv[1]))
+            except (OSError, ValueError, TypeError, AttributeError):
+                pass
 
     def verify(self, payload: bytes) -> Command:
         """The accepted command; raises :class:`Refused` naming the first rule it breaks."""
@@ -142,13 +151,20 @@ class CommandVerifier:
         return Command(self.unit, action, args, self.leader, float(timeout_s), command_id, str(issued_at))
 
     def _remember(self, command_id: str) -> None:
-        now = time.monotonic()
+        now = time.time()
         with self._lock:
             while self._seen and next(iter(self._seen.values())) < now - 2 * self.max_age_s:
                 self._seen.popitem(last=False)
             if command_id in self._seen:
                 raise Refused(f"command {command_id} was already received: a replay")
             self._seen[command_id] = now
+            if self._seen_file is not None:
+                try:
+                    tmp = self._seen_file.with_suffix(".tmp")
+                    tmp.write_text(json.dumps(self._seen))
+                    tmp.replace(self._seen_file)
+                except OSError:
+                    pass  # a read-only disk: replays are still refused until the agent restarts
 
 
 @dataclass

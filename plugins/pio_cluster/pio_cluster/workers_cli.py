@@ -34,7 +34,12 @@ def discover(timeout_s: float, add_found: bool, as_json: bool) -> None:
 
     from .discovery import browse, interfaces_from
 
-    found = browse(timeout_s, interfaces_from(get_config().get("cluster", "zeroconf_interfaces")))
+    setting = get_config().get("cluster", "zeroconf_interfaces")
+    try:
+        found = browse(timeout_s, interfaces_from(setting))
+    except (OSError, ValueError, RuntimeError) as e:
+        raise click.ClickException(f"cannot listen for zeroconf on {setting!r} ([cluster] zeroconf_interfaces): "
+                                   f"{type(e).__name__}: {e}") from None
     inventory = _inventory()
     known = {w.unit for w in inventory.workers()}
     for f in found:

@@ -107,3 +107,13 @@ def test_the_audit_log_keeps_commands_and_replies_without_their_config_text():
     assert parse_reply(topic, reply.encode())[4:] == ("run", False, "no job 'x'")
     with pytest.raises((ValueError, KeyError, TypeError)):
         parse_reply(topic, b"garbage")
+
+
+def test_a_restarted_agent_still_refuses_a_replay(tmp_path):
+    seen = tmp_path / "seen.json"
+    sealed = command().seal(SECRET).encode()
+    CommandVerifier("w1", "leader", SECRET, seen_file=seen).verify(sealed)
+    with pytest.raises(Refused, match="replay"):
+        CommandVerifier("w1", "leader", SECRET, seen_file=seen).verify(sealed)
+    seen.write_text("{not json")
+    CommandVerifier("w1", "leader", SECRET, seen_file=seen).verify(command().seal(SECRET).encode())
