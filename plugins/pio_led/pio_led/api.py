@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pioreactor_kernel import registry
-from pioreactor_kernel.identity import EXPERIMENT_ENV, unit_name
+from pioreactor_kernel.identity import EXPERIMENT_ENV, current_experiment, unit_name
 from pioreactor_kernel.mqtt import BrokerAddress, MQTTClient
 from pioreactor_kernel.names import DISCONNECTED, LOST, READY, ROOT, SLEEPING
 from pioreactor_kernel.paths import data_dir
@@ -121,10 +121,10 @@ class LEDClient:
     def intensities(self) -> dict[str, float]:
         """The intensities the owner last published (all 0 if it never ran)."""
         record = registry.read(OWNER_JOB)
-        experiment = record.experiment if record else self.experiment
+        experiment = record.experiment if record else (self.experiment or current_experiment(self.client))
         self.client.sync()
         with self._cond:
-            known = self._intensities.get(experiment or "", {})
+            known = self._intensities.get(experiment, {})
         return {c: float(known.get(c, 0.0)) for c in CHANNELS}
 
     def ensure_owner(self) -> str:

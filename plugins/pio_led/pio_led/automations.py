@@ -41,7 +41,7 @@ class LEDAutomationHost(AutomationHost):
         with self._client_lock:
             if self._led_client is None:
                 self._led_client = LEDClient(self.unit, self.experiment, source_of_event=self.job_name)
-        return self._led_client.set(desired)  # type: ignore[no-any-return]
+        return self._led_client.set(desired)
 
     def on_disconnected(self) -> None:
         super().on_disconnected()  # the automation's on_stop queues its last change
@@ -74,6 +74,11 @@ class LightDarkCycle(Automation):
     """
 
     automation_name = "light_dark_cycle"
+    host: LEDAutomationHost
+    light_intensity: float
+    light_duration_hours: float
+    dark_duration_hours: float
+    channels: str
     parameters = (
         Setting("light_intensity", "float", unit="%", settable=True, minimum=0, maximum=100, default=50.0,
                 description="Intensity of the light phase"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import deque
 from typing import Any
 
 from pioreactor_kernel import hardware
@@ -51,6 +52,7 @@ class LEDOwner(BackgroundJob):
         self._lit: dict[str, hardware.LED] = {}  # channels this process holds (all above 0)
         self._asleep: dict[str, float] = {}  # what to restore on waking
         self._stopping = False
+        self._own_events: deque[tuple[str, str]] = deque(maxlen=64)  # (channel, timestamp) we published
         roles = hardware.hardware_map().leds
         self.roles = {c: roles.get(c, "") for c in CHANNELS}
         self.intensity = self._initial_intensities()
@@ -123,8 +125,9 @@ class LEDOwner(BackgroundJob):
 
     def _publish_events(self, changed: dict[str, float], source_of_event: str) -> None:
         for channel, value in changed.items():
-            event = {"channel": channel, "intensity": value, "source_of_event": source_of_event,
-                     "timestamp": current_utc_timestamp()}
+            timestamp = current_utc_timestamp()
+            event = {"channel": channel, "intensity": value, "source_of_event": source_of_event, "timestamp": timestamp}
+            self._own_events.append((channel, timestamp))
             self.publish_unit_topic(LED_CHANGE_EVENTS, json.dumps(event))
         if changed:
             self.logger.info("LEDs %s (%s)", ", ".join(f"{c} {v:g} %" for c, v in changed.items()), source_of_event)
@@ -165,6 +168,8 @@ class LEDOwner(BackgroundJob):
         except (ValueError, KeyError, TypeError):
             return
         with self._leds_lock:
+            if (channel, event.get("timestamp")) in self._own_events:
+                return  # our own, maybe arriving after a newer change
             if channel in CHANNELS and channel not in self._lit and self.intensity.get(channel) != value:
                 self.intensity = {**self.intensity, channel: value}
 

@@ -52,8 +52,6 @@ def unit(tmp_path, broker, monkeypatch):
     env.update({"PIO__hardware__backend": "sim", "PIO__sim__seed": "11"})
     for k, v in env.items():
         monkeypatch.setenv(k, v)
-    for k in ("PIO_LOAD_PLUGINS", "PIO_DISABLE_PLUGINS"):
-        monkeypatch.delenv(k, raising=False)
     _reset()
     yield SimpleNamespace(name=name, env=env, data_dir=data_dir, port=broker.port, base=f"pioreactor/{name}/exp1")
     stop_owner()

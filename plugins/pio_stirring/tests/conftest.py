@@ -37,8 +37,6 @@ def unit(tmp_path, broker, monkeypatch):
     env.update({"PIO__hardware__backend": "sim", "PIO__sim__seed": "7", "PIO__stirring__publish_interval_s": "1"})
     for k, v in env.items():
         monkeypatch.setenv(k, v)
-    for k in ("PIO_LOAD_PLUGINS", "PIO_DISABLE_PLUGINS"):
-        monkeypatch.delenv(k, raising=False)
     _reset()
     yield SimpleNamespace(name=name, env=env, data_dir=data_dir, port=broker.port, base=f"pioreactor/{name}/exp1")
     _reset()
