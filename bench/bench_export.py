@@ -45,14 +45,18 @@ def build(data_dir: Path, rows: int, units: int) -> None:
     sql = ("INSERT INTO od_readings (experiment, pioreactor_unit, timestamp, channel, od_reading, angle, "
            "ir_led_intensity, calibrated, calibration_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
     per_unit = rows // units
-    for u in range(units):
-        batch = []
-        for i in range(per_unit):
-            s = i * 5  # a reading every 5 s
+    batch = []
+    for i in range(per_unit):  # as they arrive: every unit's reading of a moment, moment after moment
+        s = i * 5  # a reading every 5 s
+        for u in range(units):
             stamp = f"2026-11-{24 + s // 86400:02d}T{s // 3600 % 24:02d}:{s // 60 % 60:02d}:{s % 60:02d}.{u * 1000:06d}Z"
             batch.append(("bench", f"unit{u + 1:02d}", stamp, "2", 0.05 + i * 1e-6 + u * 1e-3, "90", 80.0, 0, None))
-        conn.executemany(sql, batch)
-        conn.commit()
+        if len(batch) >= 50_000:
+            conn.executemany(sql, batch)
+            conn.commit()
+            batch = []
+    conn.executemany(sql, batch)
+    conn.commit()
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
 

@@ -46,10 +46,13 @@ def _utf8(s: bytes) -> bytes:
     return struct.pack("!H", len(s)) + s
 
 
-def od_payload(unit_index: int, i: int) -> bytes:
+def od_stamp(unit_index: int, i: int) -> str:
     seconds = i // 1000
-    stamp = f"2026-11-24T{10 + seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}.{unit_index:03d}{i % 1000:03d}Z"
-    return json.dumps({"timestamp": stamp, "angle": "90", "od": 0.05 + i * 1e-6, "channel": "1",
+    return f"2026-11-24T{10 + seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}.{unit_index:03d}{i % 1000:03d}Z"
+
+
+def od_payload(unit_index: int, i: int) -> bytes:
+    return json.dumps({"timestamp": od_stamp(unit_index, i), "angle": "90", "od": 0.05 + i * 1e-6, "channel": "1",
                        "ir_led_intensity": 80.0, "calibrated": 0}).encode()
 
 
@@ -128,14 +131,16 @@ class Leader:
         self.process = spawn_pio("run", "mqtt_to_db", env=self.env)
         self.wait_live()
 
-    def rows(self) -> int:
-        """The highest row id: cheap to ask often (ids are never reused here)."""
+    def stored(self, unit_index: int, i: int) -> bool:
+        """Whether reading ``i`` of unit<unit_index> is stored: a primary-key lookup, cheap to ask often."""
         if self._conn is None:
             self._conn = sqlite3.connect(self.db_path, timeout=30)
         try:
-            return self._conn.execute("SELECT COALESCE(MAX(id), 0) FROM od_readings").fetchone()[0]
+            return self._conn.execute(
+                "SELECT 1 FROM od_readings WHERE experiment = 'bench' AND pioreactor_unit = ? AND timestamp = ? "
+                "AND channel = '1'", (f"unit{unit_index}", od_stamp(unit_index, i))).fetchone() is not None
         except sqlite3.OperationalError:
-            return 0
+            return False
 
     def cpu_s(self) -> float:
         return cpu_seconds(self.process.pid)
@@ -171,20 +176,15 @@ class Leader:
         self.process.wait(30)
 
 
-def wait_rows(leader: Leader, expected: int, timeout_s: float, stall_s: float = 10.0) -> float:
-    """Time at which ``expected`` rows are stored; gives up when nothing new arrives for ``stall_s``."""
-    last, last_change = -1, time.perf_counter()
+def wait_stored(leader: Leader, publishers: int, per_publisher: int, timeout_s: float) -> float:
+    """Time at which every publisher's last reading is stored (each one's messages arrive in order)."""
     deadline = time.perf_counter() + timeout_s
+    waiting = set(range(1, publishers + 1))
     while time.perf_counter() < deadline:
-        rows = leader.rows()
-        now = time.perf_counter()
-        if rows >= expected:
-            return now
-        if rows != last:
-            last, last_change = rows, now
-        elif now - last_change > stall_s:
-            break
-        time.sleep(0.02)
+        waiting = {p for p in waiting if not leader.stored(p, per_publisher - 1)}
+        if not waiting:
+            return time.perf_counter()
+        time.sleep(0.01)
     return float("nan")
 
 
@@ -203,7 +203,7 @@ def run_ingest(root: Path, publishers: int, total: int) -> dict[str, float]:
         writer_cpu, broker_cpu = leader.cpu_s(), cpu_seconds(broker.process.pid)
         start = time.perf_counter()
         go(procs)
-        done = wait_rows(leader, total, timeout_s=120)
+        done = wait_stored(leader, publishers, total // publishers, timeout_s=120)
         writer_cpu, broker_cpu = leader.cpu_s() - writer_cpu, cpu_seconds(broker.process.pid) - broker_cpu
         for p in procs:
             p.wait(60)
@@ -225,7 +225,7 @@ def run_burst(root: Path, broker_class: type[Broker], total: int = 20_000) -> di
         for p in procs:
             p.wait(120)
         leader.process.send_signal(signal.SIGCONT)
-        wait_rows(leader, total, timeout_s=60, stall_s=3)
+        wait_stored(leader, 1, total, timeout_s=20)
         stored = leader.exact_rows()
         leader.stop()
     finally:

@@ -49,7 +49,7 @@ def search(experiment: str | None = None, level: str | None = None, since: str |
         escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         # the pattern is a bound parameter; ESCAPE makes % and _ in the text literal on both databases
         query = query.where(NodeList((fn.LOWER(LogRecord.message), SQL("LIKE"), f"%{escaped}%", SQL("ESCAPE '\\'"))))
-    rows = list(query.order_by(LogRecord.timestamp.desc(), LogRecord.id.desc()).limit(limit))
+    rows = list(query.order_by(LogRecord.timestamp.desc(), LogRecord.fingerprint.desc()).limit(limit))
     return rows[::-1]
 
 

@@ -157,6 +157,8 @@ def ensure_schema(db: peewee.Database, table_sets: Sequence[TableSet]) -> dict[s
     migrator = SchemaMigrator.from_database(db)
     for table_set in table_sets:
         db.bind(table_set.models)
+        for model in table_set.models:
+            model._meta.without_rowid = bool(getattr(model, "clustered", False)) and isinstance(db, peewee.SqliteDatabase)
         with db.atomic():
             row = SchemaVersion.get_or_none(SchemaVersion.table_set == table_set.name)
             current = row.version if row else (1 if any(m.table_exists() for m in table_set.models) else None)

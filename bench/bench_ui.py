@@ -1,0 +1,357 @@
+"""Benchmark of the web UI (pio-ui), in Debian's headless Chromium on this machine.
+
+1. Overview load: 7 days x 16 units of 5-second data (OD, filtered OD, growth rate, temperature,
+   RPM; volume changes every 10 min), one spike per unit hidden in the OD. Time from navigation
+   until every chart is drawn, bytes transferred, long tasks (> 50 ms, and the longest), and
+   whether every spike is still in the downsampled OD. Cold (the server builds its rollups on
+   the first request) and warm.
+2. Live: 16 units publishing every second into an open overview: JS heap after GC over time
+   (bounded buffers: flat), and the page's main-thread CPU, live and idle.
+3. Fan-out: 16 units publishing every second to 20 connected Socket.IO clients: the server's
+   CPU and the latency from MQTT publish to the client's event (median, p99).
+
+Usage: .venv/bin/python bench/bench_ui.py [--live-s 120] [--fanout-s 60] [--clients 20]
+Needs: pio-ui built (bash plugins/pio_ui/build.sh), pio-leader, chromium, playwright, python-socketio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from datetime import UTC, datetime
+from http.cookiejar import CookieJar
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("PIO_UI_BENCH_DIR", "/tmp/pio-ui-bench"))
+UNITS = [f"unit{i:02d}" for i in range(1, 17)]
+EXPERIMENT = "bench"
+PASSWORD = "bench-password"
+DAYS, STEP_S = 7, 5
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def stamp(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# ---------------------------------------------------------------------------- data
+def make_database(data_dir: Path, end: float) -> dict[str, float]:
+    """The leader's database with 7 days x 16 units of 5 s data; returns the spike of each unit."""
+    marker = data_dir / "bench-data.json"
+    if marker.exists():
+        return json.loads(marker.read_text())["spikes"]
+    env = {**os.environ, "PIO_DATA_DIR": str(data_dir)}
+    subprocess.run([sys.executable, "-m", "pioreactor_kernel", "db", "migrate"], env=env, check=True,
+                   capture_output=True)
+    db = sqlite3.connect(data_dir / "storage" / "pioreactor.sqlite")
+    db.execute("PRAGMA journal_mode=wal")
+    db.execute("PRAGMA synchronous=off")
+    n = DAYS * 86400 // STEP_S
+    start = end - n * STEP_S
+    times = [start + i * STEP_S for i in range(n)]
+    stamps = [stamp(t) for t in times]
+    rng = random.Random(1)
+    spikes: dict[str, float] = {}
+    t0 = time.perf_counter()
+    db.execute("INSERT OR IGNORE INTO experiments (experiment, created_at, description) VALUES (?, ?, ?)",
+               (EXPERIMENT, stamps[0], "7 days x 16 units of 5 s data"))
+    for k, unit in enumerate(UNITS):
+        mu = 0.25 + 0.02 * k
+        od = [0.05 + 1.2 / (1 + math.exp(-(t - start) / 86400 * mu * 8 + 4)) + rng.gauss(0, 0.004) for t in times]
+        spike_i = rng.randrange(n)
+        od[spike_i] = 5.0 + k  # one sample; even a 7-day view must keep it
+        spikes[unit] = od[spike_i]
+        db.executemany("INSERT INTO od_readings (experiment, pioreactor_unit, timestamp, channel, od_reading, angle, "
+                       "ir_led_intensity, calibrated) VALUES (?, ?, ?, '2', ?, '90', 50, 0)",
+                       ((EXPERIMENT, unit, s, v) for s, v in zip(stamps, od, strict=True)))
+        db.executemany("INSERT INTO od_readings_filtered (experiment, pioreactor_unit, timestamp, normalized_od_reading) "
+                       "VALUES (?, ?, ?, ?)", ((EXPERIMENT, unit, s, v / 0.05) for s, v in zip(stamps, od, strict=True)))
+        db.executemany("INSERT INTO growth_rates (experiment, pioreactor_unit, timestamp, rate) VALUES (?, ?, ?, ?)",
+                       ((EXPERIMENT, unit, s, mu * (1 - v / 1.3) + rng.gauss(0, 0.01)) for s, v in zip(stamps, od, strict=True)))
+        db.executemany("INSERT INTO temperature_readings (experiment, pioreactor_unit, timestamp, temperature_c) "
+                       "VALUES (?, ?, ?, ?)", ((EXPERIMENT, unit, s, 37 + rng.gauss(0, 0.05)) for s in stamps))
+        db.executemany("INSERT INTO stirring_rates (experiment, pioreactor_unit, timestamp, measured_rpm) "
+                       "VALUES (?, ?, ?, ?)", ((EXPERIMENT, unit, s, 500 + rng.gauss(0, 3)) for s in stamps))
+        db.executemany("INSERT INTO settings_history (experiment, pioreactor_unit, timestamp, job_name, setting, value) "
+                       "VALUES (?, ?, ?, 'bioreactor', 'current_volume_ml', ?)",
+                       ((EXPERIMENT, unit, stamps[i], f"{14 + (i // 120) % 3 * 0.5:.2f}") for i in range(0, n, 120)))
+        db.commit()
+        print(f"   {unit}: {5 * n:,} rows ({time.perf_counter() - t0:.0f} s)", flush=True)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    marker.write_text(json.dumps({"spikes": spikes, "end": end}))
+    return spikes
+
+
+# ---------------------------------------------------------------------------- helpers
+def login_cookie(url: str) -> tuple[str, str]:
+    jar = CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    req = urllib.request.Request(url + "/api/login", json.dumps({"password": PASSWORD}).encode(),
+                                 {"Content-Type": "application/json"}, method="POST")
+    csrf = json.loads(opener.open(req).read())["csrf"]
+    cookie = next(c for c in jar if c.name == "pio_session")
+    return f"{cookie.name}={cookie.value}", csrf
+
+
+def api_get(url: str, path: str, cookie: str) -> tuple[dict, int]:
+    req = urllib.request.Request(url + path, headers={"Cookie": cookie, "Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(req) as r:
+        raw = r.read()
+        body = __import__("gzip").decompress(raw) if r.headers.get("Content-Encoding") == "gzip" else raw
+        return json.loads(body), len(raw)
+
+
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Publisher:
+    """16 units publishing OD, growth, temperature and RPM once a second (spread over the second)."""
+
+    def __init__(self, port: int):
+        from pioreactor_kernel.mqtt import BrokerAddress, MQTTClient
+
+        self.client = MQTTClient(address=BrokerAddress(host="127.0.0.1", port=port)).connect()
+        self.stop = threading.Event()
+        self.sent = 0
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        tick = time.time()
+        while not self.stop.is_set():
+            for i, unit in enumerate(UNITS):
+                target = tick + i / len(UNITS)
+                delay = target - time.time()
+                if delay > 0 and self.stop.wait(delay):
+                    return
+                now = time.time()
+                ts = stamp(now)
+                base = f"pioreactor/{unit}/{EXPERIMENT}"
+                od = 1.0 + 0.05 * math.sin(now / 60 + i)
+                self.client.publish(f"{base}/od_reading/ods", json.dumps({"timestamp": ts, "ods": {"2": {
+                    "timestamp": ts, "angle": "90", "od": od, "channel": "2", "ir_led_intensity": 50, "calibrated": 0}}}))
+                self.client.publish(f"{base}/growth_rate_calculating/growth_rate",
+                                    json.dumps({"growth_rate": 0.3, "timestamp": ts}))
+                self.client.publish(f"{base}/growth_rate_calculating/od_filtered",
+                                    json.dumps({"od_filtered": od / 0.05, "timestamp": ts}))
+                self.client.publish(f"{base}/temperature_automation/temperature",
+                                    json.dumps({"temperature": 37.0, "timestamp": ts}))
+                self.client.publish(f"{base}/stirring/measured_rpm", json.dumps({"measured_rpm": 500, "timestamp": ts}))
+                self.sent += 5
+            tick += 1.0
+
+    def __enter__(self) -> Publisher:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        self.client.disconnect()
+
+
+LONGTASKS = """
+window.__longtasks = [];
+new PerformanceObserver((list) => { for (const e of list.getEntries()) window.__longtasks.push(e.duration); })
+  .observe({ type: "longtask", buffered: true });
+localStorage.setItem("pio.window", "7d");
+"""
+ALL_DRAWN = """() => {
+  const charts = [...document.querySelectorAll('[data-chart]')];
+  if (charts.length < 6 || charts.some((c) => c.dataset.status === 'loading')) return false;
+  return performance.now();
+}"""
+
+
+def overview_load(browser, url: str, cookie: str, label: str) -> dict:
+    name, value = cookie.split("=", 1)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.add_cookies([{"name": name, "value": value, "url": url}])
+    context.add_init_script(LONGTASKS)
+    page = context.new_page()
+    page.goto(url + "/#/overview")
+    drawn_ms = page.wait_for_function(ALL_DRAWN, timeout=120_000, polling="raf").json_value()
+    page.wait_for_timeout(300)
+    stats = page.evaluate("""() => {
+      const nav = performance.getEntriesByType('navigation')[0];
+      const res = performance.getEntriesByType('resource');
+      return { bytes: nav.transferSize + res.reduce((s, r) => s + r.transferSize, 0),
+               long: window.__longtasks.slice(), api: res.filter((r) => r.name.includes('/api/history')).length,
+               statuses: [...document.querySelectorAll('[data-chart]')].map((c) => c.dataset.chart + ':' + c.dataset.status) };
+    }""")
+    long = stats["long"]
+    result = {"label": label, "drawn_ms": round(drawn_ms), "bytes": stats["bytes"], "history_requests": stats["api"],
+              "long_tasks_over_50ms": len(long), "longest_task_ms": round(max(long, default=0)),
+              "tasks_over_100ms": sum(1 for d in long if d > 100), "statuses": stats["statuses"]}
+    context.close()
+    return result
+
+
+def live_memory(browser, url: str, cookie: str, port: int, seconds: float) -> dict:
+    name, value = cookie.split("=", 1)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.add_cookies([{"name": name, "value": value, "url": url}])
+    context.add_init_script("localStorage.setItem('pio.window', '1h');")
+    page = context.new_page()
+    page.goto(url + "/#/overview")
+    page.wait_for_function(ALL_DRAWN, timeout=60_000)
+    cdp = context.new_cdp_session(page)
+    cdp.send("Performance.enable")
+
+    def heap_mb() -> float:
+        cdp.send("HeapProfiler.collectGarbage")
+        return cdp.send("Runtime.getHeapUsage")["usedSize"] / 1e6
+
+    def task_s() -> float:
+        return next(m["value"] for m in cdp.send("Performance.getMetrics")["metrics"] if m["name"] == "TaskDuration")
+
+    samples = []
+    with Publisher(port) as pub:
+        page.wait_for_timeout(5000)
+        t_start, task_start = time.monotonic(), task_s()
+        while time.monotonic() - t_start < seconds:
+            samples.append((round(time.monotonic() - t_start), round(heap_mb(), 2)))
+            page.wait_for_timeout(min(15_000, max(1000, (seconds - (time.monotonic() - t_start)) * 1000)))
+        live_cpu = (task_s() - task_start) / (time.monotonic() - t_start)
+        samples.append((round(time.monotonic() - t_start), round(heap_mb(), 2)))
+        sent = pub.sent
+    page.wait_for_timeout(3000)
+    t_idle, task_idle = time.monotonic(), task_s()
+    page.wait_for_timeout(20_000)
+    idle_cpu = (task_s() - task_idle) / (time.monotonic() - t_idle)
+    context.close()
+    n = len(samples)
+    xs, ys = [s[0] for s in samples], [s[1] for s in samples]
+    mx, my = sum(xs) / n, sum(ys) / n
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / max(1e-9, sum((x - mx) ** 2 for x in xs))
+    return {"seconds": seconds, "messages": sent, "heap_mb": samples, "heap_slope_kb_per_min": round(slope * 60 * 1000, 1),
+            "page_cpu_live_pct": round(100 * live_cpu, 2), "page_cpu_idle_pct": round(100 * idle_cpu, 2)}
+
+
+def fanout(url: str, cookie: str, port: int, ui_pid: int, clients: int, seconds: float) -> dict:
+    import socketio
+
+    latencies: list[float] = []
+    lock = threading.Lock()
+    sios = []
+    for _ in range(clients):
+        sio = socketio.Client(reconnection=False)
+
+        @sio.on("batch")
+        def on_batch(batch: dict) -> None:
+            now = time.time()
+            got = [now - ev[3] for ev in batch["ev"] if ev[0] == "pt" and ev[1] == "od"]
+            with lock:
+                latencies.extend(got)
+
+        sio.connect(url, headers={"Cookie": cookie}, transports=["websocket"])
+        sio.call("join", {"experiment": EXPERIMENT}, timeout=10)
+        sios.append(sio)
+    with Publisher(port) as pub:
+        time.sleep(3)
+        with lock:
+            latencies.clear()
+        cpu0, t0 = cpu_s(ui_pid), time.monotonic()
+        time.sleep(seconds)
+        cpu = (cpu_s(ui_pid) - cpu0) / (time.monotonic() - t0)
+        sent = pub.sent
+    for sio in sios:
+        sio.disconnect()
+    with lock:
+        lat = sorted(latencies)
+    p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000  # noqa: E731
+    return {"clients": clients, "seconds": seconds, "messages_published": sent, "od_events_received": len(lat),
+            "expected_od_events": int(clients * len(UNITS) * seconds), "server_cpu_pct": round(100 * cpu, 1),
+            "latency_ms_median": round(statistics.median(lat) * 1000, 1) if lat else None,
+            "latency_ms_p99": round(p(0.99), 1) if lat else None, "latency_ms_max": round(lat[-1] * 1000, 1) if lat else None}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--live-s", type=float, default=120)
+    parser.add_argument("--fanout-s", type=float, default=60)
+    parser.add_argument("--clients", type=int, default=20)
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    from pioreactor_kernel.broker import Broker, free_port
+
+    DATA.mkdir(parents=True, exist_ok=True)
+    data_dir = DATA / "leader"
+    data_dir.mkdir(exist_ok=True)
+    end = time.time()
+    print(f"==> data: {DAYS} days x {len(UNITS)} units of {STEP_S} s readings in {data_dir}")
+    t0 = time.perf_counter()
+    spikes = make_database(data_dir, end)
+    print(f"   ready in {time.perf_counter() - t0:.0f} s")
+    broker = Broker(DATA / "broker", port=free_port()).start()
+    port = free_port()
+    env = {**os.environ, "PIO_DATA_DIR": str(data_dir), "PIO_UNIT": "leader", "PIO_EXPERIMENT": EXPERIMENT,
+           "PIO__mqtt__port": str(broker.port), "PIO__mqtt__host": "127.0.0.1", "PIO__ui__password": PASSWORD}
+    ui = subprocess.Popen([sys.executable, "-m", "pioreactor_kernel", "run", "ui", "--port", str(port), "--host",
+                           "127.0.0.1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    results: dict = {}
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(url + "/api/session", timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline or ui.poll() is not None:
+                    raise SystemExit("the UI server did not start") from None
+                time.sleep(0.2)
+        cookie, _ = login_cookie(url)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            print("==> 1. overview, 7-day window, 1400 px wide browser")
+            for label in ("cold (server builds rollups)", "warm", "warm"):
+                r = overview_load(browser, url, cookie, label)
+                results.setdefault("overview", []).append(r)
+                print(f"   {label:<30} drawn {r['drawn_ms']:>5} ms  {r['bytes'] / 1024:>6.0f} KiB transferred  "
+                      f"long tasks >50 ms: {r['long_tasks_over_50ms']}, >100 ms: {r['tasks_over_100ms']}, "
+                      f"longest {r['longest_task_ms']} ms")
+            od, raw = api_get(url, f"/api/history/od?experiment={EXPERIMENT}&start={end - DAYS * 86400}&end={end}"
+                              "&width=700", cookie)
+            kept = sum(1 for u, v in spikes.items() if max(x for x in od["data"][f"{u}:2"]["max"] if x is not None) == v)
+            print(f"   extremes kept: {kept}/{len(spikes)} one-sample OD spikes visible in the 7-day OD "
+                  f"({od['n']} buckets of {od['bucket_s']} s, {raw / 1024:.0f} KiB gzip)")
+            results["spikes_kept"] = f"{kept}/{len(spikes)}"
+            print(f"==> 2. live: 16 units x 5 readings/s into an open overview (1 h window) for {args.live_s:g} s")
+            m = live_memory(browser, url, cookie, broker.port, args.live_s)
+            results["live"] = m
+            print(f"   JS heap after GC (s, MB): {m['heap_mb']}")
+            print(f"   heap slope {m['heap_slope_kb_per_min']} kB/min; page main thread {m['page_cpu_live_pct']} % "
+                  f"of a core live, {m['page_cpu_idle_pct']} % idle")
+            browser.close()
+        print(f"==> 3. fan-out: 16 units/s to {args.clients} Socket.IO clients for {args.fanout_s:g} s")
+        f = fanout(url, cookie, broker.port, ui.pid, args.clients, args.fanout_s)
+        results["fanout"] = f
+        print(f"   server CPU {f['server_cpu_pct']} % of a core; MQTT -> client latency median "
+              f"{f['latency_ms_median']} ms, p99 {f['latency_ms_p99']} ms, max {f['latency_ms_max']} ms; "
+              f"{f['od_events_received']:,} of {f['expected_od_events']:,} OD events received")
+    finally:
+        ui.terminate()
+        ui.wait(15)
+        broker.stop()
+    (DATA / "results.json").write_text(json.dumps(results, indent=1))
+    print(f"==> figures also in {DATA / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()
