@@ -14,7 +14,7 @@ from typing import Any
 
 from pioreactor_kernel import registry
 from pioreactor_kernel.identity import EXPERIMENT_ENV, current_experiment, unit_name
-from pioreactor_kernel.mqtt import BrokerAddress, MQTTClient
+from pioreactor_kernel.mqtt import BrokerAddress, BrokerUnavailable, MQTTClient
 from pioreactor_kernel.names import DISCONNECTED, LOST, READY, ROOT, SLEEPING
 from pioreactor_kernel.paths import data_dir
 
@@ -48,7 +48,10 @@ class LEDClient:
         self.client.subscribe(f"{base}/{CHANGE_RESULT}", self._on_result)
         self.client.subscribe(f"{base}/$state", self._on_state)
         self.client.subscribe(f"{base}/{INTENSITY}", self._on_intensity)
-        self.client.connect()
+        try:
+            self.client.connect()
+        except BrokerUnavailable as e:
+            raise LEDError(f"LED changes go through MQTT: {e}") from None
         self.client.sync()  # retained states are in before the first ensure_owner()
 
     def _on_result(self, message: Any) -> None:
