@@ -27,8 +27,8 @@ def jobs_installed(unit: SimUnit, monkeypatch) -> set[str]:
 
 def test_leader_up_starts_broker_and_agent_idempotently_and_down_stops_them(fresh_unit, monkeypatch):
     port = free_port()
-    leader = fresh_unit(cluster_in_file=True, PIO__mqtt__port=str(port), PIO__ui__host="127.0.0.1",
-                        PIO__ui__port=str(free_port()))
+    # the UI is started the same way as mqtt_to_db; left out here so that this suite does not test pio-ui's server
+    leader = fresh_unit(cluster_in_file=True, PIO__mqtt__port=str(port), PIO_DISABLE_PLUGINS="ui")
     (leader.data_dir / "config.ini").write_text("# the lab's leader\n[cluster]\nzeroconf = false\n")
     installed = jobs_installed(leader, monkeypatch)
     try:
