@@ -53,8 +53,11 @@ def session_info() -> Any:
     c = ctx()
     if not auth.logged_in():
         return jsonify(authenticated=False)
+    series = [{"name": s.name, "title": s.title, "unit": s.unit, "step": s.step, "plugin": s.plugin, "job": s.job}
+              for s in c.series]  # here too, so the overview's charts need not wait for the catalog
     return jsonify(authenticated=True, csrf=session.get("csrf"), unit=c.unit, version=__version__,
-                   experiment=c.current_experiment(), history=c.store.available, history_error=c.store.error)
+                   experiment=c.current_experiment(), history=c.store.available, history_error=c.store.error,
+                   series=series)
 
 
 @api.post("/login")

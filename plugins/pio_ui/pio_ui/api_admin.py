@@ -110,7 +110,7 @@ def export_start() -> Any:
     if not isinstance(datasets, list) or not datasets:
         return fail("pick at least one dataset")
     try:
-        job = _exports().start(experiment, [str(d) for d in datasets])
+        job = _exports().start(experiment, [str(d) for d in datasets], str(data.get("format") or "csv"))
     except ValueError as e:
         return fail(str(e))
     return jsonify(job)

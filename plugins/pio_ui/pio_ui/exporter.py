@@ -1,25 +1,18 @@
-"""Exports for the browser: datasets of one experiment to a zip of CSV files, with progress.
-
-Runs in a background thread and streams rows from the database in pages (memory stays flat).
-pio-leader's own ``pio export`` (issue 9) is the command-line path; this one exists so the page
-works with what the database holds today, and reads the same tables.
-"""
+"""Exports for the browser: pio-leader's streamed exporter (``pio export``) run in a thread, with
+progress, to a zip the browser downloads (CSV or Parquet, with pio-leader's manifest)."""
 
 from __future__ import annotations
 
-import csv
-import io
 import threading
 import time
 import uuid
-import zipfile
 from pathlib import Path
 from typing import Any
 
 from .store import Store
 
-PAGE = 20_000
 KEEP_S = 3600
+FORMATS = ("csv", "parquet")
 
 
 class Exports:
@@ -28,30 +21,35 @@ class Exports:
         self.jobs: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
-    def datasets(self) -> list[dict[str, Any]]:
+    def _available(self) -> dict[str, Any]:
         if not self.store.available:
-            return []
+            return {}
         try:
-            from pio_leader.streams import DATASETS
+            from pio_leader.export import datasets
+            from pio_leader.storage import load_table_sets
         except ImportError:
-            return []
-        return [{"name": name, "columns": [f.column_name for f in model._meta.sorted_fields if f.column_name != "id"],
-                 "units": dict(getattr(model, "units", {}))}
-                for name, model in DATASETS.items() if self.store.table_exists(name)]
+            return {}
+        return datasets(load_table_sets())
 
-    def start(self, experiment: str, datasets: list[str]) -> dict[str, Any]:
-        known = {d["name"]: d for d in self.datasets()}
-        unknown = [d for d in datasets if d not in known]
+    def datasets(self) -> list[dict[str, Any]]:
+        return [{"name": d.name, "columns": d.columns, "units": d.units}
+                for d in self._available().values() if self.store.table_exists(d.name)]
+
+    def start(self, experiment: str, names: list[str], fmt: str = "csv") -> dict[str, Any]:
+        known = self._available()
+        unknown = [d for d in names if d not in known]
         if unknown:
             raise ValueError(f"unknown dataset(s) {', '.join(unknown)} (known: {', '.join(known) or 'none'})")
+        if fmt not in FORMATS:
+            raise ValueError(f"format {fmt!r}: one of {', '.join(FORMATS)}")
         job_id = uuid.uuid4().hex[:12]
-        job = {"id": job_id, "experiment": experiment, "datasets": datasets, "done_rows": 0, "total_rows": None,
-               "state": "running", "error": None, "file": None, "started": time.time()}
+        job = {"id": job_id, "experiment": experiment, "datasets": names, "format": fmt, "done_rows": 0,
+               "total_rows": None, "state": "running", "error": None, "file": None, "started": time.time()}
         with self._lock:
             self._expire()
             self.jobs[job_id] = job
-        threading.Thread(target=self._run, args=(job, [known[d] for d in datasets]), daemon=True).start()
-        return dict(job)
+        threading.Thread(target=self._run, args=(job, [known[d] for d in names]), daemon=True).start()
+        return self.status(job_id) or {}
 
     def status(self, job_id: str) -> dict[str, Any] | None:
         job = self.jobs.get(job_id)
@@ -68,37 +66,19 @@ class Exports:
                     job["path"].unlink(missing_ok=True)
                 del self.jobs[job_id]
 
-    def _run(self, job: dict[str, Any], datasets: list[dict[str, Any]]) -> None:
+    def _run(self, job: dict[str, Any], chosen: list[Any]) -> None:
+        from pio_leader.export import count_rows, export_experiment
+
+        def advance(rows: int) -> None:
+            job["done_rows"] += rows
+
         try:
-            experiment = job["experiment"]
-            job["total_rows"] = sum(self.store.rows(f"SELECT COUNT(*) FROM {d['name']} WHERE experiment = ?",
-                                                    [experiment])[0][0] for d in datasets)
+            experiment, db = job["experiment"], self.store.db
             self.directory.mkdir(parents=True, exist_ok=True)
             path = self.directory / f"{experiment}-{time.strftime('%Y%m%d-%H%M%S')}-{job['id'][:6]}.zip"
-            with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-                manifest = ["dataset,columns,units"]
-                for d in datasets:
-                    columns = d["columns"]
-                    manifest.append(f"{d['name']},{' '.join(columns)},{' '.join(f'{k}={v}' for k, v in d['units'].items())}")
-                    with zf.open(f"{d['name']}.csv", "w") as raw:
-                        text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-                        writer = csv.writer(text)
-                        writer.writerow(columns)
-                        last = -1
-                        while True:  # keyset pages over the row id: memory stays flat
-                            rows = self.store.rows(
-                                f"SELECT id, {', '.join(columns)} FROM {d['name']} WHERE experiment = ? AND id > ? "
-                                f"ORDER BY id LIMIT {PAGE}", [experiment, last])
-                            if not rows:
-                                break
-                            writer.writerows(r[1:] for r in rows)
-                            job["done_rows"] += len(rows)
-                            last = rows[-1][0]
-                            if len(rows) < PAGE:
-                                break
-                        text.flush()
-                        text.detach()
-                zf.writestr("manifest.csv", "\n".join(manifest) + "\n")
+            with db.connection_context():
+                job["total_rows"] = sum(count_rows(db, d, experiment, None, None, ()) for d in chosen)
+                export_experiment(db, chosen, experiment, path, fmt=job["format"], progress=advance)
             job["path"], job["file"], job["state"] = path, path.name, "done"
         except Exception as e:  # noqa: BLE001 - shown on the page
             job["state"], job["error"] = "failed", f"{type(e).__name__}: {e}"

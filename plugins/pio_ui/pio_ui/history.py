@@ -129,6 +129,17 @@ class History:
         self._rollups: dict[tuple[str, str], _Rollup] = {}
         self._lock = threading.Lock()
 
+    def prewarm(self, experiment: str, known_units: set[str] | None = None) -> None:
+        """Build every chart's rollups now (in a background thread at start), not on a user's first load."""
+        for s in self.series.values():
+            try:
+                if self.store.available and self.store.table_exists(s.table):
+                    self._rollup(experiment, s, known_units or set())
+            except Exception as e:  # noqa: BLE001 - the request path will report it
+                import logging
+
+                logging.getLogger("pioreactor.ui.history").warning("prewarming %s failed: %s", s.name, e)
+
     # ------------------------------------------------------------------ SQL pieces
     def _source(self, s: Series) -> tuple[str, str, list[Any]]:
         """(value expression, extra WHERE, its parameters) of a series."""

@@ -53,6 +53,8 @@ class UIServer(BackgroundJob):
         self.url = f"http://{shown}:{self.port}/"
         self._thread = threading.Thread(target=self.server.serve_forever, name="ui-http", daemon=True)
         self._thread.start()
+        threading.Thread(target=self.ctx.history.prewarm, args=(self.ctx.current_experiment(),),
+                         name="ui-prewarm", daemon=True).start()
         if generated:
             message = f"web UI password (generated, kept in {self._data_dir() / 'ui_password'}): {password}"
             print(f"[ui] {message}", flush=True)

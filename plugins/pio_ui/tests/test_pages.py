@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import importlib.util
+import io
 import zipfile
 
 import pytest
@@ -52,10 +54,10 @@ def test_export_shows_progress_and_downloads_a_zip(page, leader, tmp_path):
     target = tmp_path / "export.zip"
     info.value.save_as(target)
     with zipfile.ZipFile(target) as zf:
-        assert "logs.csv" in zf.namelist() and "manifest.csv" in zf.namelist()
-        rows = zf.read("logs.csv").decode().splitlines()
-    assert rows[0].startswith("experiment,pioreactor_unit,timestamp")
-    assert len(rows) > 1 and all(r.startswith("exp1,") for r in rows[1:])
+        assert "logs.csv" in zf.namelist() and "manifest.json" in zf.namelist()
+        rows = list(csv.reader(io.StringIO(zf.read("logs.csv").decode())))
+    assert rows[0][:3] == ["experiment", "pioreactor_unit", "timestamp"]
+    assert len(rows) > 1 and all(r[0] == "exp1" for r in rows[1:])
 
 
 def test_logs_are_live_and_searchable(page, leader):

@@ -12,6 +12,18 @@ import { splitKey, unitColor } from "./colors.js";
 const charts = new Set();
 let ticker = null;
 
+// Building a chart is the heavy step: one per task, so the page answers input between them.
+const queue = [];
+function later(fn) {
+  queue.push(fn);
+  if (queue.length === 1) setTimeout(runQueue, 0);
+}
+function runQueue() {
+  const fn = queue.shift();
+  if (fn) fn();
+  if (queue.length) setTimeout(runQueue, 0);
+}
+
 function tick() {
   if (document.hidden) return;
   for (const c of charts) if (c.dirty) c.render();
@@ -82,7 +94,7 @@ export class TimeChart {
     const pending = this.pending || [];
     this.pending = [];
     this.add(pending); // live points that arrived while we waited (newer than the database)
-    this.build();
+    later(() => { if (charts.has(this)) this.build(); });
   }
 
   // ---------------------------------------------------------------- live points

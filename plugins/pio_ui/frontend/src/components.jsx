@@ -119,7 +119,7 @@ export function ChartCard({ spec, experiment, span, start, markers }) {
     setHidden(h);
   };
   const fileBase = `${experiment}-${spec.name}-${new Date().toISOString().slice(0, 16).replace(/[:T]/g, "")}`;
-  return <article class="chart-card" aria-label={`${spec.title} chart`} data-chart={spec.name}>
+  return <article class="chart-card" aria-label={`${spec.title} chart`} data-chart={spec.name} data-status={status}>
     <header>
       <h3>{spec.title} <small>({spec.unit})</small></h3>
       <div class="chart-tools">

@@ -9,6 +9,7 @@ export function Export() {
   const [datasets, setDatasets] = useState(null);
   const [picked, setPicked] = useState(new Set(["od_readings", "growth_rates"]));
   const [job, setJob] = useState(null);
+  const [format, setFormat] = useState("csv");
   const [error, setError] = useState(null);
   useEffect(() => { get("/api/export/datasets").then((r) => setDatasets(r.datasets)).catch((e) => setError(e.message)); }, []);
   useEffect(() => {
@@ -19,7 +20,7 @@ export function Export() {
   const start = async (e) => {
     e.preventDefault();
     setError(null);
-    try { setJob(await post("/api/export", { experiment, datasets: [...picked] })); } catch (err) { setError(err.message); }
+    try { setJob(await post("/api/export", { experiment, datasets: [...picked], format })); } catch (err) { setError(err.message); }
   };
   const toggle = (d) => { const s = new Set(picked); if (s.has(d)) s.delete(d); else s.add(d); setPicked(s); };
   if (error && !datasets) return <Empty title="Export is unavailable">{error}</Empty>;
@@ -33,7 +34,10 @@ export function Export() {
         {datasets.map((d) => <label title={d.columns.join(", ")}><input type="checkbox" name={d.name} checked={picked.has(d.name)}
           onInput={() => toggle(d.name)} />{d.name.replace(/_/g, " ")}</label>)}
       </fieldset>
-      <button type="submit" disabled={!picked.size || (job && job.state === "running")}>Export {picked.size} dataset{picked.size === 1 ? "" : "s"} as CSV (zip)</button>
+      <fieldset class="row" aria-label="Format"><legend>Format</legend>
+        {["csv", "parquet"].map((f) => <label><input type="radio" name="format" value={f} checked={format === f} onInput={() => setFormat(f)} />{f === "csv" ? "CSV" : "Parquet"}</label>)}
+      </fieldset>
+      <button type="submit" disabled={!picked.size || (job && job.state === "running")}>Export {picked.size} dataset{picked.size === 1 ? "" : "s"}</button>
     </form>
     <ErrorBox error={error} />
     {job && <article class="export-job" aria-live="polite">

@@ -20,7 +20,7 @@ export function Overview() {
   }, [win, experiment]);
   const span = WINDOWS.find((w) => w[0] === win)[1];
   const pick = (w) => { localStorage.setItem("pio.window", w); setWin(w); };
-  const series = catalog ? catalog.series : null;
+  const series = catalog ? catalog.series : session ? session.series : null;
   return <section aria-labelledby="overview-title">
     <div class="page-head">
       <h2 id="overview-title">{experiment} <small>overview</small></h2>
