@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import click
 from pioreactor_kernel.job import BackgroundJob
 from pioreactor_kernel.plugins import hookimpl
 from pioreactor_kernel.settings import Setting
@@ -29,6 +30,18 @@ class Probe(BackgroundJob):
         self.label = label
 
 
+@click.command()
+@click.option("--count", type=int, required=True, help="How many marks to write")
+@click.option("--loud", is_flag=True, help="Capital marks")
+def probe_action(count: int, loud: bool) -> None:
+    """Write COUNT marks into <data dir>/probe_action.txt, and exit."""
+    from pioreactor_kernel.paths import data_dir
+
+    (data_dir() / "probe_action.txt").write_text(("X" if loud else "x") * count)
+    click.echo(f"wrote {count} marks")
+
+
 @hookimpl
 def register_jobs(register: Any) -> None:
     register("probe", "pio_local_plugin_cluster_testjob:Probe", help="A test job holding a level")
+    register("probe_action", "pio_local_plugin_cluster_testjob:probe_action", help="A test action", kind="action")

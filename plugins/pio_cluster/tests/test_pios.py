@@ -72,6 +72,17 @@ def test_pios_run_to_three_units_with_one_down_reports_it_unreachable_and_the_ot
     assert all(retained(cluster, u.name, "probe", "$state") == "disconnected" for u in cluster.up)
 
 
+def test_pios_runs_an_action_with_its_declared_options_and_reports_its_output(cluster, as_leader):
+    unit = cluster.up[1]
+    with ClusterClient() as client:
+        [done] = client.send([unit.name], "run", {"job": "probe_action", "options": {"count": "3", "loud": True}},
+                             timeout_s=30)
+        [bad] = client.send([unit.name], "run", {"job": "probe_action", "options": {"count": "3x"}}, timeout_s=10)
+    assert done.ok and "wrote 3 marks" in done.detail, done.detail
+    assert (unit.data_dir / "probe_action.txt").read_text() == "XXX"
+    assert bad.status == "failed" and "is not a valid integer" in bad.detail
+
+
 def test_a_job_that_fails_at_start_is_reported_failed_with_its_reason(cluster, as_leader):
     unit = cluster.up[1]
     (unit.data_dir / "config.ini").write_text("[mqtt]\nkeepalive_s = not-a-number\n")
