@@ -108,15 +108,23 @@ class Chemostat(DosingAutomation):
         volume = self.volume_per_interval_ml()
         working = self.host.doser.limits.max_working_volume_ml
         rate = math.log1p(volume / working) / (float(self.duration) / 60.0)
-        data = {"exchange_volume_ml": volume, "dilution_rate": rate}
+        data: dict[str, Any] = {"exchange_volume_ml": volume, "dilution_rate": rate}
         cap = self.host.doser.max_dose_ml
         if volume > cap:
             return AutomationEvent("NoEvent", f"refusing to exchange {volume:.3g} mL per interval (above the "
                                               f"{cap:g} mL cap on a dose): shorten the duration", data)
-        moved = self.execute_io_action(media_ml=volume, waste_ml=volume)
+        # a dose that over- or under-shot (a held-up process, a stopped pump) is made up next time
+        # (up to one interval's volume), so the mean dilution rate stays the one asked for
+        excess = self.__dict__.get("_excess_ml", 0.0)
+        planned = min(cap, max(0.0, volume - excess))
+        moved = self.execute_io_action(media_ml=planned, waste_ml=planned) if planned > 0 else {
+            "media_ml": 0.0, "alt_media_ml": 0.0, "waste_ml": 0.0, "interrupted": None}
+        carried = excess + moved["media_ml"] - volume
+        object.__setattr__(self, "_excess_ml", min(volume, max(-volume, carried)))  # at most one interval's worth
+        data.update(planned_ml=planned, carried_ml=-excess)
         return self.interrupted_event(moved, data) or AutomationEvent(
-            "DilutionEvent", f"chemostat: exchanged {moved['media_ml']:.3g} mL (dilution rate {rate:.4g}/h)",
-            {**data, **moved})
+            "DilutionEvent", f"chemostat: exchanged {moved['media_ml']:.3g} mL (dilution rate {rate:.4g}/h"
+            + (f"; {-excess:+.3g} mL carried from earlier doses)" if abs(excess) > 1e-3 else ")"), {**data, **moved})
 
 
 class FedBatch(DosingAutomation):

@@ -112,6 +112,7 @@ class Doser:
         self.max_dose_s = _positive(self.config, names.DOSING_SECTION, "max_dose_s", 120.0)
         self.report_s = _positive(self.config, names.DOSING_SECTION, "continuous_report_s", 1.0)
         self.lease_s = _positive(self.config, "hardware", "lease_s", 1.0)
+        self._off_latency_s = 0.0
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ public
@@ -167,20 +168,29 @@ class Doser:
     def _run_timed(self, model: PumpModel, ml: float, seconds: float, source: str) -> DoseResult:
         from pioreactor_kernel import hardware
 
+        # switching off takes a few ms after waking (a transaction with the lease store and the
+        # driver); learnt from earlier doses and taken off the wait, so short doses are not long
+        wait_s = max(0.0, seconds - self._off_latency_s)
         with hardware.open_pwm(model.pump, owner=self.owner) as pwm:
             try:
                 pwm.set_duty(model.duty_percent)
                 started = time.monotonic()  # the pump runs from here (set_duty returns once it drives)
-                interrupted = self.stop.wait(seconds)
+                interrupted = self.stop.wait(wait_s)
             finally:
                 pwm.off()
             ran_s = time.monotonic() - started
             completed = not interrupted and not pwm.revoked
+        if completed and ran_s - wait_s < 0.05:
+            self._off_latency_s += 0.2 * (min(0.05, ran_s - wait_s) - self._off_latency_s)
         moved = ml if completed else min(ml, model.ml_for(ran_s))
         if not completed:
             why = "the hardware watchdog switched it off" if pwm.revoked else "a stop was requested"
             self.logger.warning("pump `%s` stopped after %.2f s of %.2f s (%s): moved about %.3g mL of %.3g mL",
                                 model.pump, ran_s, seconds, why, moved, ml)
+        elif ran_s - seconds > max(0.05, 0.1 * seconds):  # woken late: the process stalled mid-dose
+            moved = model.ml_for(ran_s)
+            self.logger.warning("pump `%s` ran %.2f s instead of %.2f s (this process was held up): moved about "
+                                "%.3g mL instead of %.3g mL", model.pump, ran_s, seconds, moved, ml)
         vial = self._account(model.pump, moved, source)
         self.logger.info("%s: %.3g mL in %.2f s (%s); vial now %.2f mL", names.EVENT_OF_PUMP[model.pump], moved,
                          min(ran_s, seconds), source, vial.current_volume_ml)

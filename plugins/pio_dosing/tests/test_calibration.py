@@ -64,8 +64,10 @@ def test_a_calibration_that_does_not_rise_is_refused(unit):
     assert r.returncode != 0 and "do not rise" in r.stderr
     r = pio("calibrate", "pump", "--pump", "media", "--durations", "0.1,0.2", "--measured", "0.6")
     assert r.returncode != 0 and "1 measured volumes for 2 durations" in r.stderr
-    r = pio("calibrate", "pump", "--pump", "media", "--durations", "0.1,500", "--measured", "1,2")
-    assert r.returncode != 0 and "outside 0..120 s" in r.stderr
+    with pytest.raises(CalibrationRefused, match="outside 0..120 s"):
+        calibrate("media", [0.1, 500.0], lambda i, s: 1.0)
+    with pytest.raises(CalibrationRefused, match="not plausible"):
+        calibrate("media", [0.1, 0.2], lambda i, s: float("nan"))
     assert calibrations.active("media_pump") is None
     with pytest.raises(CalibrationRefused, match="not all be equal"):
         fit_line([1.0, 1.0], [0.5, 0.6])

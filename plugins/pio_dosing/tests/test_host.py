@@ -105,6 +105,7 @@ def test_fed_batch_fills_the_vial_to_its_maximum_and_no_further(unit, recorder):
     assert VialStore().get(unit.experiment).current_volume_ml == pytest.approx(19.0)
 
 
+@pytest.mark.parametrize("unit", [{"pump_flow_ml_s": "20"}], indirect=True)
 def test_an_exchange_starts_by_bringing_an_overfull_vial_back_to_the_working_volume(unit):
     calibrate_from_truth()
     with DosingAutomationHost(automation_name="fed_batch", volume_ml=2.5, duration=60) as host:
