@@ -31,7 +31,8 @@ except SystemExit as e:
 else:
     code = 0
 hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
-print(f"BENCH {time.perf_counter() - start:.3f} {int(hwm) / 1024:.1f}", file=sys.stderr)
+cpu = sum(os.times()[:2])
+print(f"BENCH {time.perf_counter() - start:.3f} {int(hwm) / 1024:.1f} {cpu:.2f}", file=sys.stderr)
 sys.exit(code)
 """
 
@@ -61,17 +62,17 @@ def build(data_dir: Path, rows: int, units: int) -> None:
     conn.close()
 
 
-def run_export(data_dir: Path, fmt: str, out: Path) -> tuple[float, float, int]:
+def run_export(data_dir: Path, fmt: str, out: Path) -> tuple[float, float, float, int]:
     env = {**os.environ, "PIO_DATA_DIR": str(data_dir), "PIO_UNIT": "leader"}
     result = subprocess.run([sys.executable, "-c", MEASURE, "export", "--experiment", "bench", "--datasets",
                              "od_readings", "--format", fmt, "-o", str(out)], env=env, capture_output=True, text=True)
     line = [ln for ln in result.stderr.splitlines() if ln.startswith("BENCH")]
     if result.returncode or not line:
         raise SystemExit(f"export failed: {result.stdout}{result.stderr}")
-    _, seconds, peak_mb = line[-1].split()
+    _, seconds, peak_mb, cpu_s = line[-1].split()
     with zipfile.ZipFile(out) as zf:
         assert "manifest.json" in zf.namelist()
-    return float(seconds), float(peak_mb), out.stat().st_size
+    return float(seconds), float(peak_mb), float(cpu_s), out.stat().st_size
 
 
 def main() -> None:
@@ -79,14 +80,17 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--units", type=int, default=16)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        data_dir = Path(tmp) / "leader"
-        t = time.perf_counter()
-        build(data_dir, args.rows, args.units)
-        print(f"# export of {args.rows:,} OD rows ({args.units} units); database built in {time.perf_counter() - t:.1f} s")
-        for fmt in ("csv", "parquet"):
-            seconds, peak_mb, size = run_export(data_dir, fmt, Path(tmp) / f"export-{fmt}.zip")
-            print(f"{fmt:>7}: {seconds:.2f} s, peak memory {peak_mb:.0f} MB (VmHWM), zip {size / 1e6:.1f} MB")
+    print(f"# pio export, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
+    for rows in (args.rows // 10, args.rows):  # the smaller one shows that memory does not grow with size
+        with tempfile.TemporaryDirectory() as tmp:
+            data_dir = Path(tmp) / "leader"
+            t = time.perf_counter()
+            build(data_dir, rows, args.units)
+            print(f"{rows:,} OD rows ({args.units} units, database built in {time.perf_counter() - t:.1f} s):")
+            for fmt in ("csv", "parquet"):
+                seconds, peak_mb, cpu_s, size = run_export(data_dir, fmt, Path(tmp) / f"export-{fmt}.zip")
+                print(f"  {fmt:>7}: {seconds:.2f} s (CPU {cpu_s:.2f} s), peak memory {peak_mb:.0f} MB (VmHWM), "
+                      f"zip {size / 1e6:.1f} MB")
 
 
 if __name__ == "__main__":

@@ -109,11 +109,11 @@ def _where(db: peewee.Database, experiment: str, start: str | None, end: str | N
 
 
 def _partitions(db: peewee.Database, ds: Dataset, experiment: str, start: str | None, end: str | None,
-                units: Sequence[str]) -> Iterator[tuple[dict[str, str], list[str], list[tuple[Any, ...]]]]:
-    """Chunks of rows, one unit after the other, in time order.
+                units: Sequence[str]) -> Iterator[tuple[dict[str, str], list[str], str, list[Any]]]:
+    """The queries of an export: one per unit, in time order (``fixed`` columns, fetched columns, SQL, params).
 
-    The experiment and the unit are the same for a whole chunk: they are not fetched (they would
-    be the costliest columns, a new string per row) but added to the batch as constants.
+    The experiment and the unit are the same for a whole query: they are not fetched (they would be
+    the costliest columns, a new string per row) but added to each batch as constants.
     """
     constants = {"experiment": experiment}
     partitions: list[dict[str, str]] = [constants]
@@ -128,8 +128,68 @@ def _partitions(db: peewee.Database, ds: Dataset, experiment: str, start: str | 
         where, params = _where(db, experiment, start, end, [fixed["pioreactor_unit"]] if len(fixed) > 1 else ())
         sql = (f"SELECT {', '.join(map(quote, fetched))} FROM {quote(ds.name)} WHERE {where} "
                f"ORDER BY {quote('timestamp')}")
-        for rows in _fetch(db, sql, params, ds.name):
-            yield fixed, fetched, rows
+        yield fixed, fetched, sql, params
+
+
+def _record_batches(db: peewee.Database, ds: Dataset, schema: Any, experiment: str, start: str | None,
+                    end: str | None, units: Sequence[str]) -> Iterator[Any]:
+    """Arrow record batches of ``schema``: through ADBC's SQLite driver when it is there (SQLite to
+    Arrow in C, no Python object per value), else through the DB-API cursor."""
+    pa = import_pyarrow()
+    types = dict(zip(schema.names, schema.types, strict=True))
+    adbc = _adbc_connection(db)
+    try:
+        for fixed, fetched, sql, params in _partitions(db, ds, experiment, start, end, units):
+            if adbc is not None:
+                chunks = _adbc_fetch(adbc, sql, params, fetched, [types[c] for c in fetched])
+            else:
+                chunks = (pa.RecordBatch.from_arrays([pa.array(col, type=types[c]) for c, col in
+                                                      zip(fetched, zip(*rows, strict=True), strict=True)],
+                                                     names=fetched) for rows in _fetch(db, sql, params, ds.name))
+            for batch in chunks:
+                n = batch.num_rows
+                arrays = [batch.column(c) if c in fetched else pa.repeat(pa.scalar(fixed[c], types[c]), n)
+                          for c in ds.columns]
+                yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+    finally:
+        if adbc is not None:
+            adbc.close()
+
+
+def _adbc_connection(db: peewee.Database) -> Any:
+    if not isinstance(db, peewee.SqliteDatabase) or db.database == ":memory:":
+        return None
+    try:
+        import_pyarrow()
+        import adbc_driver_sqlite.dbapi
+    except ImportError:
+        return None
+    return adbc_driver_sqlite.dbapi.connect(str(db.database))
+
+
+def _adbc_fetch(conn: Any, sql: str, params: list[Any], fetched: list[str], types: list[Any]) -> Iterator[Any]:
+    """ADBC infers each column's type from the first batch and refuses a later value of another type
+    (a column NULL in its first rows, text later). A first row of typed constants pins the types."""
+    import pyarrow as pa
+
+    pins = ", ".join(f"{_PIN.get(str(t), chr(39) * 2)} AS {quote(c)}" for c, t in zip(fetched, types, strict=True))
+    cursor = conn.cursor()
+    try:
+        cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(CHUNK_ROWS)})
+        # UNION ALL yields its arms in order; the second is ordered by the table's clustered key
+        cursor.execute(f"SELECT {pins} UNION ALL SELECT * FROM ({sql})", params)
+        first = True
+        for batch in cursor.fetch_record_batch():
+            if first:
+                batch, first = batch.slice(1), False
+            if batch.num_rows:
+                yield pa.RecordBatch.from_arrays([col.cast(t) for col, t in zip(batch.columns, types, strict=True)],
+                                                 names=fetched)
+    finally:
+        cursor.close()
+
+
+_PIN = {"double": "0.0", "int64": "0", "bool": "0"}
 
 
 def _fetch(db: peewee.Database, sql: str, params: list[Any], name: str) -> Iterator[list[tuple[Any, ...]]]:
@@ -157,29 +217,25 @@ def _fetch(db: peewee.Database, sql: str, params: list[Any], name: str) -> Itera
 def _write_dataset(db: peewee.Database, ds: Dataset, schema: Any, entry: Any, fmt: str, experiment: str,
                    start: str | None, end: str | None, units: Sequence[str],
                    progress: Callable[[int], None] | None) -> tuple[int, str | None, str | None]:
-    pa = import_pyarrow()
     batches: queue.Queue[Any] = queue.Queue(maxsize=2)
     failure: list[BaseException] = []
     writer_thread = threading.Thread(target=_serialise, args=(batches, _Sink(entry), schema, fmt, failure),
                                      daemon=True)
     writer_thread.start()
     rows, first, last = 0, None, None
-    types = dict(zip(schema.names, schema.types, strict=True))
+    ts_index = schema.names.index("timestamp")
     try:
-        for fixed, fetched, chunk in _partitions(db, ds, experiment, start, end, units):
+        for batch in _record_batches(db, ds, schema, experiment, start, end, units):
             if failure:
                 break
-            n = len(chunk)
-            columns = dict(zip(fetched, zip(*chunk, strict=True), strict=True))
-            stamps = columns["timestamp"]
-            first = stamps[0] if first is None or stamps[0] < first else first
-            last = stamps[-1] if last is None or stamps[-1] > last else last
-            arrays = [pa.array(columns[c] if c in columns else [fixed[c]] * n, type=types[c]) for c in ds.columns]
-            del chunk, columns, stamps
-            batches.put(pa.RecordBatch.from_arrays(arrays, schema=schema))
-            rows += n
+            stamps = batch.column(ts_index)
+            lo, hi = stamps[0].as_py(), stamps[len(stamps) - 1].as_py()  # in time order within a unit
+            first = lo if first is None or lo < first else first
+            last = hi if last is None or hi > last else last
+            rows += batch.num_rows
+            batches.put(batch)
             if progress:
-                progress(n)
+                progress(batch.num_rows)
     finally:
         batches.put(None)
         writer_thread.join()

@@ -91,3 +91,19 @@ def test_an_unknown_dataset_is_refused_with_the_list_of_datasets(make_leader, br
     make_leader(broker.port)
     result = CliRunner().invoke(export, ["--experiment", "exp1", "--datasets", "od_readingz", "-o", str(tmp_path / "x.zip")])
     assert result.exit_code != 0 and "od_readings" in result.output
+
+
+def test_a_column_empty_in_its_first_rows_and_filled_later_exports_whole(make_leader, broker, tmp_path):
+    make_leader(broker.port)
+    open_leader_database()
+    rows = [{"experiment": "exp1", "pioreactor_unit": "u1", "timestamp": f"2026-11-24T10:00:00.{i:06d}Z", "channel": "1",
+             "od_reading": i / 3, "angle": "90", "ir_led_intensity": None if i < 17_000 else 1.5, "calibrated": 0,
+             "calibration_name": None if i < 17_000 else f"cal{i}"} for i in range(17_100)]
+    for start in range(0, len(rows), 2000):
+        streams.ODReading.insert_many(rows[start:start + 2000]).execute()
+    out = tmp_path / "late.zip"
+    result = CliRunner().invoke(export, ["--experiment", "exp1", "--datasets", "od_readings", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    _, tables = _read_back(out, "csv")
+    assert tables["od_readings"].column("calibration_name").to_pylist() == [r["calibration_name"] for r in rows]
+    assert tables["od_readings"].column("od_reading").to_pylist() == [r["od_reading"] for r in rows]
