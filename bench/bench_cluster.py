@@ -68,6 +68,7 @@ def main() -> None:
         envs = {name: environment(base, broker.port, name, leader) for name in names}
         for name in names:
             pio(leader_env, "workers", "add", name).check_returncode()
+        print(f"machine: {os.cpu_count()} cores, load average at start {os.getloadavg()[0]:.1f} (shared box)")
         recorder = Recorder(broker.port, "pioreactor/+/$experiment/agent/$state")
         agents: dict[str, subprocess.Popen[bytes]] = {}
         try:
@@ -107,13 +108,16 @@ def main() -> None:
                       f"{statistics.median(answers):.2f} s); whole `pios` process {elapsed:.2f} s")
                 if r == 1:
                     busy_rss = [rss_mb(p.pid) for p in agents.values()]
+                    job_rss = [rss_mb(row["data"]["pid"]) for row in rows if row["data"].get("pid")]
                     print(f"agent RSS after validating and starting a job: median {statistics.median(busy_rss):.1f} MB, "
-                          f"max {max(busy_rss):.1f} MB")
+                          f"max {max(busy_rss):.1f} MB (for scale: a stirring job, median "
+                          f"{statistics.median(job_rss):.1f} MB)")
                 elapsed, result = pios(leader_env, "kill", "stirring", "--all", "--json", "--timeout", "60")
                 rows = [json.loads(line) for line in result.stdout.splitlines()]
                 print(f"round {r}: `pios kill stirring --all`: {sum(row['status'] == 'ok' for row in rows)}/{len(names)} "
                       f"ok; whole `pios` process {elapsed:.2f} s")
             zeroconf_rss(base, broker.port, leader)
+            print(f"load average at the end {os.getloadavg()[0]:.1f}")
         finally:
             recorder.close()
             for name in names:
