@@ -90,9 +90,8 @@ class TemperatureAutomationJob(AutomationHost):
         self._bad_readings = 0
         self._stopping = threading.Event()
         self._cycle_lock = threading.Lock()
-        self._hw = hardware.DeviceSet(owner=self.job_name)
-        self._sensor = self._hw.temperature_sensor()
-        self._heater = self._hw.pwm(hardware.HEATER)
+        self._sensor = self.devices.temperature_sensor()  # the kernel closes them after on_disconnected
+        self._heater = self.devices.pwm(hardware.HEATER)
         self._heater.set_duty(0.0)
         self.logger.info("reading every %g s (heater off for %g s before each), hard maximum %g °C",
                          self.reading_interval_s, self.heater_pause_s, self.max_temperature_c)
@@ -107,14 +106,16 @@ class TemperatureAutomationJob(AutomationHost):
     def set_heater_duty(self, percent: float) -> float:
         """Command the heater (0-100 %, clamped to ``max_heater_duty_percent``); returns what was applied.
 
-        While a fault holds the heater off this applies 0. During a reading's heater pause the
-        new duty takes effect when the pause ends.
+        While a fault holds the heater off, or the job is stopping, this applies 0. During a
+        reading's heater pause the new duty takes effect when the pause ends.
         """
         percent = float(percent)
         if not math.isfinite(percent) or percent < 0:
             raise ValueError(f"heater duty {percent!r} must be a finite number >= 0")
+        stopping = self.__dict__.get("_stopping")
         with self._heater_lock:
-            applied = 0.0 if self.fault else min(percent, self.max_heater_duty_percent)
+            held_off = bool(self.fault) or (stopping is not None and stopping.is_set())
+            applied = 0.0 if held_off else min(percent, self.max_heater_duty_percent)
             self._commanded = applied
             if not self._pausing:
                 self._drive(applied)
@@ -269,11 +270,8 @@ class TemperatureAutomationJob(AutomationHost):
         try:
             if self._heater is not None:
                 self._heater_off_now()
+                self.logger.info("stopped: heater off")
+        finally:
             if self._sampling is not None:
                 self._sampling.cancel()
             super().on_disconnected()
-        finally:
-            devices = self.__dict__.get("_hw")
-            if devices is not None:
-                devices.close()
-                self.logger.info("stopped: heater off")

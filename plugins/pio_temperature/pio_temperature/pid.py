@@ -17,7 +17,7 @@ class Gains:
     kp: float
     ki: float
     kd: float = 0.0
-    kt: float | None = None  # default: sqrt(ki / kp · 1/Td) style rule below
+    kt: float | None = None  # default: ki / kp, i.e. 1/Ti (see tracking_rate)
     derivative_filter_s: float = 10.0
 
     def __post_init__(self) -> None:
