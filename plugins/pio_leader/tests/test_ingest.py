@@ -97,3 +97,14 @@ def test_a_thousand_readings_are_all_stored_once_whatever_the_experiment_is_call
     assert streams.ODReading.select().count() == 1000
     assert streams.ODReading.select().where(streams.ODReading.experiment == "_testing_exp").count() == 333
     assert writer.writer.stored >= 1000
+
+
+def test_sleeping_closes_the_session_and_ready_stores_what_was_queued_meanwhile(writer, publisher):
+    state = "pioreactor/leader/$experiment/mqtt_to_db/$state"
+    publish_all(publisher, [(f"{state}/set", "sleeping")])
+    wait_for(lambda: writer.state == "sleeping" and not writer.session.connected, 10)
+    publish_all(publisher, [od_message("u1", "exp1", i) for i in range(50)])
+    assert streams.ODReading.select().count() == 0
+    publish_all(publisher, [(f"{state}/set", "ready")])
+    wait_rows(streams.ODReading, 50)
+    assert streams.ODReading.select().count() == 50

@@ -78,15 +78,15 @@ def test_writer_sigkill_mid_stream_loses_and_duplicates_nothing(leader_db, own_b
     writer = WriterProcess(leader_db)
     try:
         writer.live()
-        messages = [od_message(f"u{i % 3}", "exp1", i) for i in range(6000)]
+        messages = [od_message(f"u{i % 3}", "exp1", i) for i in range(8000)]
         publishing = _publish_in_background(own_broker.port, messages)
         wait_rows(streams.ODReading, 1500)
         writer.kill()
-        assert streams.ODReading.select().count() < 6000, "the kill came too late to test anything"
+        assert streams.ODReading.select().count() < 8000, "the kill came too late to test anything"
         writer = WriterProcess(leader_db)  # the same client id resumes the session
         publishing.join(60)
-        wait_rows(streams.ODReading, 6000, timeout_s=60)
-        assert streams.ODReading.select().count() == 6000
+        wait_rows(streams.ODReading, 8000, timeout_s=60)
+        assert streams.ODReading.select().count() == 8000
     finally:
         writer.stop()
 
