@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 
 from clustertools import SimUnit, use_env
 from pioreactor_kernel.broker import Broker, free_port, port_open
+from pioreactor_kernel.testing import wait_for
 
 
 def pio(unit: SimUnit, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
@@ -16,6 +18,17 @@ def pio(unit: SimUnit, *args: str, timeout: float = 90) -> subprocess.CompletedP
 
 def lines(result: subprocess.CompletedProcess[str]) -> dict[str, str]:
     return {line.split(":")[0]: line for line in result.stdout.splitlines() if ":" in line}
+
+
+def command_log(unit: SimUnit) -> set[tuple]:
+    path = unit.data_dir / "storage" / "pioreactor.sqlite"
+    if not path.exists():
+        return set()
+    try:
+        with sqlite3.connect(path) as db:
+            return set(db.execute("SELECT kind, action, ok FROM cluster_command_log"))
+    except sqlite3.OperationalError:  # the table is not there yet
+        return set()
 
 
 def jobs_installed(unit: SimUnit, monkeypatch) -> set[str]:
@@ -59,6 +72,9 @@ def test_leader_up_starts_broker_and_agent_idempotently_and_down_stops_them(fres
         with ClusterClient() as client:
             [answer] = client.send([leader.name], "status", {}, timeout_s=10)
         assert answer.ok, answer.detail
+        if "mqtt_to_db" in installed:  # our register_tables parsers: the leader's database logs commands and replies
+            wait_for(lambda: command_log(leader) >= {("command", "status", None), ("reply", "status", 1)}, 30,
+                     what=f"the command log in the leader's database (has {command_log(leader)})")
 
         down = pio(leader, "leader", "down")
         assert down.returncode == 0, down.stdout + down.stderr
