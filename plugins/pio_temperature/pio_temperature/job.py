@@ -119,8 +119,8 @@ class TemperatureAutomationJob(AutomationHost):
             self._commanded = applied
             if not self._pausing:
                 self._drive(applied)
-            if self.heater_duty_cycle != applied:
-                self.heater_duty_cycle = applied
+            if self.heater_duty_cycle != round(applied, 2):
+                self.heater_duty_cycle = round(applied, 2)  # published; the heater gets the unrounded duty
         return applied
 
     # ------------------------------------------------------------------ the reading cycle
