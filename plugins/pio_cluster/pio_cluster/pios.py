@@ -36,7 +36,12 @@ def resolve_units(units: tuple[str, ...], all_units: bool) -> list[str]:
     if named and all_units:
         raise click.UsageError("give --units or --all, not both")
     if named:
-        return named
+        from pioreactor_kernel.names import validate_name
+
+        try:
+            return [validate_name("unit", u) for u in named]
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--units") from None
     from .inventory import Inventory, InventoryError
 
     try:
