@@ -39,7 +39,9 @@ def register_jobs(register: Callable[..., None]) -> None:
     :param register: call ``register(name, target, help="...", kind="job")`` once per job.
         ``target`` is ``"module:Class"`` of a :class:`~pioreactor_kernel.job.BackgroundJob`
         subclass (``kind="job"``: long-running) or ``"module:function"`` of a click command
-        (``kind="action"``: runs and exits, e.g. ``add_media``).
+        (``kind="action"``: runs and exits, e.g. ``add_media``). ``service=True`` marks a
+        unit service (the cluster agent, the database writer, the UI) that ``pio kill --all``
+        leaves running.
 
     Runs in every ``pio`` process when plugins load. The target is imported only when the
     job is run or its ``--help`` is shown. A name registered twice is an error reported

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import logging.handlers
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -57,9 +58,10 @@ def setup_logging(level: str | int | None = None, *, to_file: bool = True) -> No
     if level is None:
         root.setLevel(logging.INFO)
     root.propagate = False
-    stderr = logging.StreamHandler(sys.stderr)
-    stderr.setFormatter(logging.Formatter("%(asctime)s [%(name)s] %(levelname)s %(message)s", "%H:%M:%S"))
-    root.addHandler(stderr)
+    if os.environ.get("PIO_LOG_STDERR", "1") != "0":  # detached services log to the file and MQTT only
+        stderr = logging.StreamHandler(sys.stderr)
+        stderr.setFormatter(logging.Formatter("%(asctime)s [%(name)s] %(levelname)s %(message)s", "%H:%M:%S"))
+        root.addHandler(stderr)
     if to_file:
         try:
             from .config import get_config

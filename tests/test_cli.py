@@ -125,3 +125,30 @@ def test_a_job_refusing_its_start_gives_one_line_not_a_traceback(unit):
     r = pio("run", "picky", env={"PYTHONPATH": str(unit.data_dir)})
     assert r.returncode == 1 and "Error: photodiode 2 is held by od_blank (pid 42)" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_kill_all_spares_services(unit):
+    folder = unit.data_dir / "plugins"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "svc.py").write_text(
+        "from pioreactor_kernel.plugins import hookimpl\n"
+        "@hookimpl\ndef register_jobs(register):\n"
+        "    register('svc_job', 'svc_impl:Svc', service=True)\n    register('plain_job', 'svc_impl:Plain')\n"
+    )
+    (unit.data_dir / "svc_impl.py").write_text(
+        "from pioreactor_kernel.job import BackgroundJob\n"
+        "class Svc(BackgroundJob):\n    job_name = 'svc_job'\n"
+        "class Plain(BackgroundJob):\n    job_name = 'plain_job'\n"
+    )
+    env = {"PYTHONPATH": str(unit.data_dir)}
+    svc, plain = spawn_pio("run", "svc_job", env=env), spawn_pio("run", "plain_job", env=env)
+    try:
+        wait_for(lambda: registry.read("svc_job") and registry.read("plain_job"), what="both running")
+        out = pio("kill", "--all", env=env).stdout
+        assert "plain_job: stopped" in out and "svc_job" not in out
+        assert registry.read("svc_job") is not None
+        assert "svc_job: stopped" in pio("kill", "--all", "--include-services", env=env).stdout
+    finally:
+        for proc in (svc, plain):
+            proc.terminate()
+            proc.wait(10)

@@ -19,13 +19,21 @@ def run() -> None:
 
 @click.command()
 @click.argument("job_names", nargs=-1)
-@click.option("--all", "all_jobs", is_flag=True, help="Stop every job running on this unit")
+@click.option("--all", "all_jobs", is_flag=True, help="Stop every job running on this unit (services excepted)")
+@click.option("--include-services", is_flag=True, help="With --all, also stop the unit's services (agent, database writer, UI)")
 @click.option("--timeout", "timeout_s", default=5.0, show_default=True, help="Seconds to wait for a clean stop [s]")
-def kill(job_names: tuple[str, ...], all_jobs: bool, timeout_s: float) -> None:
+def kill(job_names: tuple[str, ...], all_jobs: bool, include_services: bool, timeout_s: float) -> None:
     """Stop jobs cleanly (SIGTERM; SIGKILL after the timeout)."""
     if not job_names and not all_jobs:
         raise click.UsageError("name the jobs to stop, or pass --all")
-    records = registry.running_jobs() if all_jobs else [r for n in job_names if (r := registry.read(n))]
+    if all_jobs:
+        from pioreactor_kernel.plugins import plugin_manager
+
+        jobs = plugin_manager().jobs
+        records = [r for r in registry.running_jobs()
+                   if include_services or not (r.job in jobs and jobs[r.job].extra.get("service"))]
+    else:
+        records = [r for n in job_names if (r := registry.read(n))]
     missing = [n for n in job_names if not registry.read(n)]
     for name in missing:
         click.echo(f"{name}: not running")
