@@ -9,7 +9,8 @@ from pioreactor_kernel.plugins import hookimpl
 
 @hookimpl
 def register_jobs(register: Any) -> None:
-    register("agent", "pio_cluster.agent:Agent", help="Take commands from the leader (started with the unit)")
+    register("agent", "pio_cluster.agent:Agent", help="Take commands from the leader (started with the unit)",
+             service=True)
 
 
 @hookimpl
