@@ -22,7 +22,6 @@ import math
 import os
 import random
 import sqlite3
-import statistics
 import subprocess
 import sys
 import threading
@@ -31,6 +30,7 @@ import urllib.request
 from datetime import UTC, datetime
 from http.cookiejar import CookieJar
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("PIO_UI_BENCH_DIR", "/tmp/pio-ui-bench"))
@@ -194,6 +194,9 @@ def overview_load(browser, url: str, cookie: str, label: str) -> dict:
                statuses: [...document.querySelectorAll('[data-chart]')].map((c) => c.dataset.chart + ':' + c.dataset.status) };
     }""")
     long = stats["long"]
+    shots = ROOT / "artifacts" / "ui"
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shots / "bench-overview-7d-16-units.png"), full_page=True)
     result = {"label": label, "drawn_ms": round(drawn_ms), "bytes": stats["bytes"], "history_requests": stats["api"],
               "long_tasks_over_50ms": len(long), "longest_task_ms": round(max(long, default=0)),
               "tasks_over_100ms": sum(1 for d in long if d > 100), "statuses": stats["statuses"]}
@@ -242,42 +245,71 @@ def live_memory(browser, url: str, cookie: str, port: int, seconds: float) -> di
             "page_cpu_live_pct": round(100 * live_cpu, 2), "page_cpu_idle_pct": round(100 * idle_cpu, 2)}
 
 
-def fanout(url: str, cookie: str, port: int, ui_pid: int, clients: int, seconds: float) -> dict:
+def _clients_process(url: str, cookie: str, n: int, ready: Any, go: Any, stop: Any, out: Any) -> None:
+    """``n`` Socket.IO clients in one process: (client latency, server part) of every OD event."""
     import socketio
 
-    latencies: list[float] = []
+    latencies: list[tuple[float, float]] = []
     lock = threading.Lock()
     sios = []
-    for _ in range(clients):
+    for _ in range(n):
         sio = socketio.Client(reconnection=False)
 
         @sio.on("batch")
         def on_batch(batch: dict) -> None:
             now = time.time()
-            got = [now - ev[3] for ev in batch["ev"] if ev[0] == "pt" and ev[1] == "od"]
+            if not go.is_set():
+                return
+            got = [(now - ev[3], batch["now"] - ev[3]) for ev in batch["ev"] if ev[0] == "pt" and ev[1] == "od"]
             with lock:
                 latencies.extend(got)
 
         sio.connect(url, headers={"Cookie": cookie}, transports=["websocket"])
         sio.call("join", {"experiment": EXPERIMENT}, timeout=10)
         sios.append(sio)
+    ready.release()
+    stop.wait()
+    for sio in sios:
+        sio.disconnect()
+    out.put(latencies)
+
+
+def fanout(url: str, cookie: str, port: int, ui_pid: int, clients: int, seconds: float) -> dict:
+    import multiprocessing as mp
+
+    procs_n = min(4, clients)
+    ctx = mp.get_context("fork")
+    ready, go, stop, out = ctx.Semaphore(0), ctx.Event(), ctx.Event(), ctx.Queue()
+    sizes = [clients // procs_n + (1 if i < clients % procs_n else 0) for i in range(procs_n)]
+    procs = [ctx.Process(target=_clients_process, args=(url, cookie, k, ready, go, stop, out)) for k in sizes]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.acquire(timeout=120)
     with Publisher(port) as pub:
         time.sleep(3)
-        with lock:
-            latencies.clear()
+        go.set()
         cpu0, t0 = cpu_s(ui_pid), time.monotonic()
         time.sleep(seconds)
         cpu = (cpu_s(ui_pid) - cpu0) / (time.monotonic() - t0)
+        stop.set()
         sent = pub.sent
-    for sio in sios:
-        sio.disconnect()
-    with lock:
-        lat = sorted(latencies)
-    p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000  # noqa: E731
-    return {"clients": clients, "seconds": seconds, "messages_published": sent, "od_events_received": len(lat),
-            "expected_od_events": int(clients * len(UNITS) * seconds), "server_cpu_pct": round(100 * cpu, 1),
-            "latency_ms_median": round(statistics.median(lat) * 1000, 1) if lat else None,
-            "latency_ms_p99": round(p(0.99), 1) if lat else None, "latency_ms_max": round(lat[-1] * 1000, 1) if lat else None}
+    pairs = [x for _ in procs for x in out.get(timeout=60)]
+    for p in procs:
+        p.join(10)
+    lat = sorted(a for a, _ in pairs)
+    server = sorted(b for _, b in pairs)
+
+    def q(values: list[float], f: float) -> float:
+        return round(values[min(len(values) - 1, int(f * len(values)))] * 1000, 1)
+
+    return {"clients": clients, "client_processes": procs_n, "seconds": seconds, "messages_published": sent,
+            "od_events_received": len(lat), "expected_od_events": int(clients * len(UNITS) * seconds),
+            "server_cpu_pct": round(100 * cpu, 1),
+            "latency_ms_median": q(lat, 0.5) if lat else None, "latency_ms_p99": q(lat, 0.99) if lat else None,
+            "latency_ms_max": round(lat[-1] * 1000, 1) if lat else None,
+            "server_part_ms_median": q(server, 0.5) if server else None,
+            "server_part_ms_p99": q(server, 0.99) if server else None}
 
 
 def main() -> None:
@@ -319,6 +351,7 @@ def main() -> None:
         cookie, _ = login_cookie(url)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            print(f"==> machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
             print("==> 1. overview, 7-day window, 1400 px wide browser")
             for label in ("cold (server builds rollups)", "warm", "warm"):
                 r = overview_load(browser, url, cookie, label)
@@ -345,6 +378,9 @@ def main() -> None:
         print(f"   server CPU {f['server_cpu_pct']} % of a core; MQTT -> client latency median "
               f"{f['latency_ms_median']} ms, p99 {f['latency_ms_p99']} ms, max {f['latency_ms_max']} ms; "
               f"{f['od_events_received']:,} of {f['expected_od_events']:,} OD events received")
+        print(f"   of which MQTT -> server emit (batching every 100 ms): median {f['server_part_ms_median']} ms, "
+              f"p99 {f['server_part_ms_p99']} ms")
+        print(f"   machine load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     finally:
         ui.terminate()
         ui.wait(15)

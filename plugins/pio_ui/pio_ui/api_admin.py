@@ -177,21 +177,44 @@ def plugins() -> Any:
     return jsonify(plugins=items, spec_errors=c.spec_errors)
 
 
+def inventory_workers() -> dict[str, dict[str, Any]]:
+    """pio-cluster's inventory of workers (empty without it): address, active, added, last seen."""
+    try:
+        from pio_cluster.inventory import Inventory
+    except ImportError:
+        return {}
+    try:
+        inventory = Inventory()
+    except Exception:  # noqa: BLE001 - no inventory yet: the units seen on MQTT still show
+        return {}
+    try:
+        return {w.unit: {"address": w.address, "active": bool(w.active), "added_at": w.added_at,
+                         "last_seen_at": w.last_seen_at} for w in inventory.workers()}
+    finally:
+        inventory.close()
+
+
 @admin.get("/cluster")
 def cluster() -> Any:
     c = ctx()
     now = time.time()
     experiment = c.current_experiment()
     snapshot = c.hub.state.snapshot(experiment)
+    unit_level = c.hub.state.snapshot("$experiment")  # the agent lives under the universal experiment
+    workers = inventory_workers()
     units = []
-    for unit in sorted(set(c.hub.state.units()) | {c.unit}):
+    for unit in sorted(set(c.hub.state.units()) | {c.unit} | set(workers)):
         jobs = {j: s.get("$state") for j, s in snapshot.get(unit, {}).items() if s.get("$state")}
         seen = c.hub.state.last_seen.get(unit)
         units.append({"unit": unit, "leader": unit == c.unit, "last_seen_s": None if seen is None else round(now - seen, 1),
                       "jobs": jobs, "running": sum(1 for s in jobs.values() if s in ("ready", "sleeping", "init")),
-                      "lost": sorted(j for j, s in jobs.items() if s == "lost")})
+                      "lost": sorted(j for j, s in jobs.items() if s == "lost"),
+                      "agent": unit_level.get(unit, {}).get("agent", {}).get("$state"),
+                      "versions": unit_level.get(unit, {}).get("agent", {}).get("versions"),
+                      "inventory": workers.get(unit)})
     local = [asdict(r) for r in registry.running_jobs()]
-    return jsonify(source="mqtt", experiment=experiment, units=units, local_unit=c.unit, local_jobs=local,
+    return jsonify(source="pio-cluster inventory + mqtt" if workers else "mqtt", experiment=experiment, units=units,
+                   local_unit=c.unit, local_jobs=local,
                    mqtt={"host": c.address.host, "port": c.address.port, "connected": c.hub.client.connected,
                          "messages": c.hub.messages})
 

@@ -51,7 +51,7 @@ def test_start_stirring_from_the_page_changes_state_and_live_points_arrive(page,
     page.get_by_role("button", name="last 1h").click()
     rpm = page.locator("[data-chart=rpm]")
     expect(rpm.locator(".chip", has_text=leader.unit)).to_be_visible(timeout=30_000)
-    page.wait_for_timeout(1500)
+    page.wait_for_timeout(1000)  # one redraw tick with the live points
     shot(page, "04-overview-stirring-live")
 
 
@@ -112,7 +112,6 @@ def test_start_a_turbidostat_from_its_form(page, leader, catalog):
 
 
 def test_a_third_party_plugin_adds_a_panel_a_chart_and_a_page(page, leader):
-    leader.pio("kill", "light_meter")
     login(page)
     card = _open_units(page, leader)
     row = card.locator("[data-job=light_meter]")
@@ -125,10 +124,11 @@ def test_a_third_party_plugin_adds_a_panel_a_chart_and_a_page(page, leader):
     panel = page.locator("[data-panel=light_meter_panel]")
     expect(panel.locator("[data-setting-form=gain]")).to_be_visible()
     expect(page.locator("[data-chart=lux] .chip", has_text=leader.unit)).to_be_visible(timeout=20_000)
-    page.wait_for_timeout(1200)
     shot(page, "09-plugin-page")
     page.get_by_role("link", name="Plugins").click()
     expect(page.get_by_text("uitestplugin", exact=True)).to_be_visible()
     expect(page.get_by_text("broken", exact=False).first).to_be_visible()
     shot(page, "10-plugins")
-    leader.pio("kill", "light_meter")
+    page.get_by_role("link", name="Units").click()
+    row.get_by_role("button", name="Stop").click()
+    expect(row).to_have_attribute("data-state", "disconnected", timeout=20_000)

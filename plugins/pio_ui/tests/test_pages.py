@@ -63,7 +63,6 @@ def test_export_shows_progress_and_downloads_a_zip(page, leader, tmp_path):
 def test_logs_are_live_and_searchable(page, leader):
     login(page)
     page.get_by_role("link", name="Logs").click()
-    leader.pio("run", "light_meter", "--help")  # no log; the next start logs
     page.get_by_label("Search logs").fill("web UI")
     expect(page.locator(".log-line").first).to_contain_text("web UI at", timeout=20_000)
     page.get_by_label("Search logs").fill("")
@@ -75,7 +74,7 @@ def test_admin_pages_render_without_errors(page, leader):
     for name, shot_name in (("Cluster", "14-cluster"), ("Calibrations", "15-calibrations"), ("Config", "16-config")):
         page.get_by_role("link", name=name, exact=True).click()
         expect(page.get_by_role("heading", level=2)).to_be_visible()
-        page.wait_for_timeout(500)
+        page.wait_for_timeout(200)
         shot(page, shot_name)
     page.get_by_label("config.ini").fill("[ui]\nflush_interval_ms = fast\n")
     page.get_by_role("button", name="Validate").click()
@@ -91,10 +90,32 @@ def test_phone_size_and_dark_theme(browser, leader):
         login(page)
         expect(page.locator("html")).to_have_attribute("data-theme", "dark")
         page.get_by_role("button", name="last 1h").click()
-        page.wait_for_timeout(1500)
+        expect(page.locator("[data-chart=rpm]")).not_to_have_attribute("data-status", "loading")
         shot(page, "17-phone-dark-overview", full_page=False)
         page.get_by_role("link", name="Units").click()
-        page.wait_for_timeout(800)
+        expect(page.locator(f"[data-unit={leader.unit}]")).to_be_visible()
         shot(page, "18-phone-dark-units", full_page=False)
     finally:
         context.close()
+
+
+def test_calibrations_show_their_curves_and_one_is_made_active(page, leader, monkeypatch):
+    from pioreactor_kernel import calibrations
+
+    monkeypatch.setenv("PIO_DATA_DIR", str(leader.data_dir))
+    for name, slope in (("stir-2026-01", 28.0), ("stir-2026-02", 31.0)):
+        xs = [20.0, 40.0, 60.0, 80.0]
+        calibrations.save(calibrations.Calibration(
+            device="stirring", name=name, calibration_type="stirring", x="duty cycle", y="RPM", x_unit="%",
+            y_unit="RPM", recorded_x=xs, recorded_y=[slope * x - 250 + (3 if i == 2 else 0) for i, x in enumerate(xs)],
+            curve_type="poly", curve_data=[slope, -250.0]))
+    assert calibrations.active_name("stirring") == "stir-2026-02"
+    login(page)
+    page.get_by_role("link", name="Calibrations").click()
+    first = page.locator("article", has_text="stir-2026-01")
+    expect(first.get_by_role("img")).to_be_visible()
+    expect(page.locator("article", has_text="stir-2026-02").get_by_text("active")).to_be_visible()
+    shot(page, "19-calibrations")
+    first.get_by_role("button", name="Set active").click()
+    expect(first.get_by_text("active", exact=True)).to_be_visible()
+    assert calibrations.active_name("stirring") == "stir-2026-01"
