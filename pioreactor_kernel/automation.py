@@ -220,6 +220,11 @@ class AutomationHost(BackgroundJob):
         except (ValueError, KeyError, TypeError, InvalidSetting) as e:
             self.logger.error("refused automation/set: %s", e)
 
+    def _on_set_request(self, message: Any) -> None:
+        if message.topic.split("/")[-2] == "automation":
+            return  # `automation/set` is the switch request, handled by _on_automation_set
+        super()._on_set_request(message)
+
     def _apply_setting(self, setting: Setting, value: Any) -> None:
         if self.automation is not None and setting.name in self.automation.declared():
             setattr(self.automation, setting.name, value)

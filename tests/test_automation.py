@@ -100,6 +100,7 @@ def test_switching_automation_live_without_restarting(widget, unit, recorder):
         pid_client = host.client.client_id
         _set(unit, "automation/set", json.dumps({"automation_name": "threshold", "args": {"target_od": 0.7}}))
         wait_for(lambda: host.automation_name == "threshold", what="switch to threshold")
+        assert not any("'automation' is not a settable" in p for p in recorder.payloads(f"{unit.base}/logs/app"))
         assert host.automation.target_od == 0.7 and host.client.client_id == pid_client
         _set(unit, "automation_name/set", "silent")
         wait_for(lambda: host.automation_name == "silent", what="switch back")
