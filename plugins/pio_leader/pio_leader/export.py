@@ -9,6 +9,7 @@ range, and the filters used.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import queue
@@ -64,6 +65,8 @@ def export_experiment(db: peewee.Database, chosen: Sequence[Dataset], experiment
                       units: Sequence[str] = (), progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Write the zip; returns the manifest (also stored in it as ``manifest.json``)."""
     pa = import_pyarrow()
+    if isinstance(db, peewee.SqliteDatabase):
+        db.execute_sql("PRAGMA cache_size = -2000")  # a one-pass read gains nothing from a big page cache
 
     manifest: dict[str, Any] = {"experiment": experiment, "exported_at": current_utc_timestamp(), "format": fmt,
                                 "filters": {"start": start, "end": end, "units": list(units)}, "datasets": []}
@@ -118,10 +121,7 @@ def _partitions(db: peewee.Database, ds: Dataset, experiment: str, start: str | 
     constants = {"experiment": experiment}
     partitions: list[dict[str, str]] = [constants]
     if "pioreactor_unit" in ds.columns:
-        if not units:
-            where, params = _where(db, experiment, start, end, ())
-            units = [r[0] for r in db.execute_sql(f"SELECT DISTINCT {quote('pioreactor_unit')} FROM "
-                                                  f"{quote(ds.name)} WHERE {where} ORDER BY 1", params).fetchall()]
+        units = list(units) or _units(db, ds, experiment, start, end)
         partitions = [{**constants, "pioreactor_unit": u} for u in units]
     for fixed in partitions:
         fetched = [c for c in ds.columns if c not in fixed]
@@ -129,6 +129,18 @@ def _partitions(db: peewee.Database, ds: Dataset, experiment: str, start: str | 
         sql = (f"SELECT {', '.join(map(quote, fetched))} FROM {quote(ds.name)} WHERE {where} "
                f"ORDER BY {quote('timestamp')}")
         yield fixed, fetched, sql, params
+
+
+def _units(db: peewee.Database, ds: Dataset, experiment: str, start: str | None, end: str | None) -> list[str]:
+    """The experiment's units, by skipping from one to the next: a few index seeks, where DISTINCT
+    would read the whole table."""
+    where, params = _where(db, experiment, start, end, ())
+    unit = quote("pioreactor_unit")
+    sql = f"SELECT MIN({unit}) FROM {quote(ds.name)} WHERE {where} AND {unit} > {db.param}"
+    found: list[str] = []
+    while (row := db.execute_sql(sql, [*params, found[-1] if found else ""]).fetchone()) and row[0] is not None:
+        found.append(row[0])
+    return found
 
 
 def _record_batches(db: peewee.Database, ds: Dataset, schema: Any, experiment: str, start: str | None,
@@ -157,36 +169,55 @@ def _record_batches(db: peewee.Database, ds: Dataset, schema: Any, experiment: s
 
 
 def _adbc_connection(db: peewee.Database) -> Any:
+    """A low-level ADBC connection to the SQLite file, or None (PostgreSQL, or the driver is missing).
+
+    The low-level API, not ``adbc_driver_manager.dbapi``: that one imports numpy and
+    ``pyarrow.dataset`` (38 MB) for nothing we use.
+    """
     if not isinstance(db, peewee.SqliteDatabase) or db.database == ":memory:":
         return None
     try:
         import_pyarrow()
-        import adbc_driver_sqlite.dbapi
+        import adbc_driver_manager
+        import adbc_driver_sqlite
     except ImportError:
         return None
-    return adbc_driver_sqlite.dbapi.connect(str(db.database))
+    database = adbc_driver_sqlite.connect(str(db.database))
+    return _ADBC(database, adbc_driver_manager.AdbcConnection(database))
 
 
-def _adbc_fetch(conn: Any, sql: str, params: list[Any], fetched: list[str], types: list[Any]) -> Iterator[Any]:
+class _ADBC:
+    def __init__(self, database: Any, connection: Any) -> None:
+        self.database, self.connection = database, connection
+
+    def close(self) -> None:
+        self.connection.close()
+        self.database.close()
+
+
+def _adbc_fetch(adbc: _ADBC, sql: str, params: list[Any], fetched: list[str], types: list[Any]) -> Iterator[Any]:
     """ADBC infers each column's type from the first batch and refuses a later value of another type
     (a column NULL in its first rows, text later). A first row of typed constants pins the types."""
+    import adbc_driver_manager
     import pyarrow as pa
 
     pins = ", ".join(f"{_PIN.get(str(t), chr(39) * 2)} AS {quote(c)}" for c, t in zip(fetched, types, strict=True))
-    cursor = conn.cursor()
+    statement = adbc_driver_manager.AdbcStatement(adbc.connection)
     try:
-        cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(CHUNK_ROWS)})
+        statement.set_options(**{"adbc.sqlite.query.batch_rows": str(CHUNK_ROWS)})
         # UNION ALL yields its arms in order; the second is ordered by the table's clustered key
-        cursor.execute(f"SELECT {pins} UNION ALL SELECT * FROM ({sql})", params)
+        statement.set_sql_query(f"SELECT {pins} UNION ALL SELECT * FROM ({sql})")
+        statement.bind(pa.record_batch([pa.array([p]) for p in params], names=[str(i) for i in range(len(params))]))
+        stream, _ = statement.execute_query()
         first = True
-        for batch in cursor.fetch_record_batch():
+        for batch in pa.RecordBatchReader.from_stream(stream):
             if first:
                 batch, first = batch.slice(1), False
             if batch.num_rows:
-                yield pa.RecordBatch.from_arrays([col.cast(t) for col, t in zip(batch.columns, types, strict=True)],
-                                                 names=fetched)
+                yield pa.RecordBatch.from_arrays([col if col.type == t else col.cast(t)
+                                                  for col, t in zip(batch.columns, types, strict=True)], names=fetched)
     finally:
-        cursor.close()
+        statement.close()
 
 
 _PIN = {"double": "0.0", "int64": "0", "bool": "0"}
@@ -207,9 +238,7 @@ def _fetch(db: peewee.Database, sql: str, params: list[Any], name: str) -> Itera
             connection.rollback()
             connection.autocommit = autocommit
     else:
-        connection = db.connection()
-        connection.execute("PRAGMA cache_size = -2000")  # a one-pass read gains nothing from a big page cache
-        cursor = connection.execute(sql, params)
+        cursor = db.connection().execute(sql, params)
         while rows := cursor.fetchmany(CHUNK_ROWS):
             yield rows
 
@@ -242,6 +271,20 @@ def _write_dataset(db: peewee.Database, ds: Dataset, schema: Any, entry: Any, fm
     if failure:
         raise failure[0]
     return rows, first, last
+
+
+@contextlib.contextmanager
+def _without_numpy() -> Iterator[None]:
+    """In the `pio export` process only: pyarrow's lazily imported modules would pull numpy (20 MB)."""
+    if "numpy" in sys.modules:
+        yield
+        return
+    sys.modules["numpy"] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        if sys.modules.get("numpy", 0) is None:
+            del sys.modules["numpy"]
 
 
 def import_pyarrow() -> Any:
@@ -338,7 +381,8 @@ def export(experiment: str, dataset_names: str, fmt: str, output: Path | None, s
     chosen = [available[n] for n in wanted]
     output = output or Path(f"{experiment}-{current_utc_timestamp()[:19].replace(':', '')}.zip")
     total = sum(count_rows(db, ds, experiment, start_ts, end_ts, units) for ds in chosen)
-    with click.progressbar(length=total, label=f"exporting {total:,} rows", file=sys.stderr) as bar:
+    with click.progressbar(length=total, label=f"exporting {total:,} rows", file=sys.stderr) as bar, \
+            _without_numpy():
         manifest = export_experiment(db, chosen, experiment, output, fmt=fmt, start=start_ts, end=end_ts,
                                      units=units, progress=bar.update)
     for d in manifest["datasets"]:
