@@ -50,7 +50,7 @@ class UIContext:
         self.series = all_series(self.contributions["chart"])
         self.catalog = Catalog()
         self.store = Store()
-        self.history = History(self.store, self.series, config.getfloat(SECTION, "rollup_refresh_s", 5.0) or 5.0)
+        self.history = History(self.store, self.series, config.getfloat(SECTION, "rollup_refresh_s", 30.0) or 30.0)
         self.auth = auth.Auth(password, auth.LoginLimiter(config.getint(SECTION, "login_failures_per_minute", 5) or 5))
         flush_s = (config.getfloat(SECTION, "flush_interval_ms", 100.0) or 100.0) / 1000
         self.hub = LiveHub(socketio, self.series, self.address, flush_s, client_id=f"ui-{self.unit}-{id(self):x}")

@@ -13,7 +13,7 @@ CONFIG_DEFAULTS: Final = {
     "session_days": "14",
     "login_failures_per_minute": "5",
     "flush_interval_ms": "100",
-    "rollup_refresh_s": "5",
+    "rollup_refresh_s": "30",  # windows of a minute per bucket or more; finer ones read the rows
 }
 PASSWORD_FILE: Final = "ui_password"
 SECRET_FILE: Final = "ui_secret_key"

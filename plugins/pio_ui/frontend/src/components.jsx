@@ -6,6 +6,17 @@ import { splitKey, unitColor } from "./colors.js";
 import { on } from "./live.js";
 import { getState, toast } from "./store.js";
 
+// One dosing-events request per page load, shared by the charts that draw markers.
+const dosingCache = new Map();
+function dosingEvents(experiment, start, end) {
+  const key = `${experiment}/${Math.round(start / 10)}/${Math.round(end / 10)}`;
+  if (!dosingCache.has(key)) {
+    dosingCache.set(key, get("/api/dosing", { experiment, start: start.toFixed(0), end: end.toFixed(0) }));
+    setTimeout(() => dosingCache.delete(key), 5000);
+  }
+  return dosingCache.get(key);
+}
+
 export const STATE_LABEL = { ready: "running", sleeping: "paused", init: "starting", disconnected: "stopped", lost: "lost" };
 
 export function StateBadge({ state }) {
@@ -102,7 +113,7 @@ export function ChartCard({ spec, experiment, span, start, markers }) {
       c.loadMarkers = async () => {
         const { start: s, end } = c.window();
         try {
-          const r = await get("/api/dosing", { experiment, start: s.toFixed(0), end: end.toFixed(0) });
+          const r = await dosingEvents(experiment, s, end);
           c.setMarkers(r.events);
         } catch { /* markers are a nicety */ }
       };
