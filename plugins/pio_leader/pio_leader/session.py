@@ -71,7 +71,6 @@ class PersistentSession:
         sock = socket.create_connection((a.host, a.port), timeout=timeout_s)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-        sock.settimeout(30.0)  # bounds a blocked send; reads wait in select()
         self._sock, self._buf, self._early = sock, b"", []
         self.generation += 1
         props = (b"\x11" + struct.pack("!I", self.session_expiry_s) + b"\x21" + struct.pack("!H", self.receive_maximum)
@@ -101,7 +100,7 @@ class PersistentSession:
         if refused:
             self.close()
             raise ConnectionRefusedError(f"the MQTT broker refused the subscriptions {refused}")
-        sock.settimeout(30.0)
+        sock.settimeout(None)  # blocking: MSG_DONTWAIT reads do not wait; a dead peer is found by keep-alive
         return self.session_present
 
     @property
@@ -121,11 +120,16 @@ class PersistentSession:
         if sock is None:
             return
         try:
-            if send_disconnect:
-                sock.sendall(b"\xe0\x00")
+            if send_disconnect and self._send_lock.acquire(timeout=1):
+                try:
+                    sock.sendall(b"\xe0\x00")
+                finally:
+                    self._send_lock.release()
         except OSError:
             pass
         finally:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # wakes a send blocked in the other thread
             sock.close()
 
     # ------------------------------------------------------------------ traffic
@@ -136,11 +140,14 @@ class PersistentSession:
             return early
         sock = self._require()
         self._keep_alive()
-        # wait in select(): the socket keeps its long timeout for the sends of the other thread
+        # the socket stays blocking (the other thread's sendall must not stop halfway): peek without
+        # waiting, or wait in select()
         try:
-            if not select.select([sock], [], [], max(timeout_s, 0.0))[0]:
+            if timeout_s > 0 and not select.select([sock], [], [], timeout_s)[0]:
                 return []
-            data = sock.recv(self.RECV_BYTES)
+            data = sock.recv(self.RECV_BYTES, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return []
         except OSError as e:
             self.close(send_disconnect=False)
             raise ConnectionLost(f"connection to the MQTT broker lost: {e}") from None
@@ -178,12 +185,17 @@ class PersistentSession:
 
     def _send(self, data: bytes) -> None:
         sock = self._require()
+        # the other thread may be stuck sending acknowledgements to a broker that stopped reading
+        if not self._send_lock.acquire(timeout=2 * self.address.keepalive_s + 1):
+            self.close(send_disconnect=False)
+            raise ConnectionLost("the MQTT broker stopped reading what we send")
         try:
-            with self._send_lock:
-                sock.sendall(data)
+            sock.sendall(data)
         except OSError as e:
             self.close(send_disconnect=False)
             raise ConnectionLost(f"connection to the MQTT broker lost while sending: {e}") from None
+        finally:
+            self._send_lock.release()
         self._last_sent = time.monotonic()
 
     def _require(self) -> socket.socket:
