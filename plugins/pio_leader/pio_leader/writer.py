@@ -43,6 +43,7 @@ class Ingest:
 
     FLUSH_MESSAGES = 4000  # well below the session's receive maximum, or the broker would wait for us
     MAX_BATCH_AGE_S = 0.1
+    MIN_BATCH_AGE_S = 0.005
     QUEUED_BATCHES = 2
 
     def __init__(self, writer: BatchWriter, session: PersistentSession, logger: Any) -> None:
@@ -50,6 +51,7 @@ class Ingest:
         self._stop = threading.Event()
         self._running = threading.Event()
         self._database_down = threading.Event()
+        self._committer_idle = threading.Event()
         self._batches: queue.Queue[tuple[Batch, list[bytes], int] | None] = queue.Queue(self.QUEUED_BATCHES)
         self._threads: list[threading.Thread] = []
 
@@ -105,21 +107,27 @@ class Ingest:
     def _pump(self) -> None:
         read, add = self.session.read, self.writer.add
         acks: list[bytes] = []
-        first_at = 0.0
+        first_at, wait_s = 0.0, 0.1
         while not self._stop.is_set():
-            # while a batch is open, take only what is already there: an empty socket closes the batch
-            messages = read(0 if first_at else 0.1)
+            messages = read(wait_s)
             if messages:
                 first_at = first_at or time.monotonic()
                 for topic, payload, puback in messages:
                     add(topic, payload)
                     if puback is not None:
                         acks.append(puback)
-            if first_at and (not messages or len(acks) >= self.FLUSH_MESSAGES
-                             or time.monotonic() - first_at > self.MAX_BATCH_AGE_S):
-                self._hand_over(acks)
-                acks = []
-                first_at = 0.0
+            if first_at:
+                # Close the batch when it is full or old, or when the socket is empty, the committer idle
+                # and the batch worth a commit (5 ms or 500 messages: a commit and a write of PUBACKs per
+                # handful of messages would cost more than the messages). Meanwhile keep filling it.
+                age_s = time.monotonic() - first_at
+                if (len(acks) >= self.FLUSH_MESSAGES or age_s > self.MAX_BATCH_AGE_S
+                        or (not messages and self._committer_idle.is_set()
+                            and (age_s >= self.MIN_BATCH_AGE_S or len(acks) >= 500))):
+                    self._hand_over(acks)
+                    acks, first_at, wait_s = [], 0.0, 0.1
+                else:
+                    wait_s = 0.0 if messages else 0.002
             if self._database_down.is_set():
                 raise ConnectionLost("the database is unavailable")
         self._hand_over(acks)
@@ -144,7 +152,10 @@ class Ingest:
     # ------------------------------------------------------------------ the committer
     def _commit(self) -> None:
         while True:
+            if self._batches.empty():
+                self._committer_idle.set()
             item = self._batches.get()
+            self._committer_idle.clear()
             if item is None:
                 return
             batch, acks, generation = item
