@@ -54,7 +54,7 @@ def test_no_secrets_in_pages_and_masked_secrets_are_kept_on_save(leader):
     assert status == 200, body
     saved = (leader.data_dir / "config.ini").read_text()
     assert "s3cret-broker" in saved and "420" in saved
-    status, body = c.call("POST", "/api/config/config.ini", {"text": "[stirring]\ntarget_rpm = fast\n"})
+    status, body = c.call("POST", "/api/config/config.ini", {"text": "[ui]\nflush_interval_ms = fast\n"})
     assert status == 422 and "expected a number" in body["error"]
     status, body = c.call("POST", "/api/config/config.ini", {"text": "no section = 1\n"})
     assert status == 422 and "line 1" in body["error"]

@@ -10,14 +10,18 @@ import zipfile
 import pytest
 from pioreactor_kernel.testing import Recorder
 
-from pio_ui.testing import login, shot
+from pio_ui.testing import login, need_job, shot
 
 expect = pytest.importorskip("playwright.sync_api", reason="pip install playwright").expect
-needs_leader = pytest.mark.skipif(importlib.util.find_spec("pio_leader") is None, reason="pio-leader is not installed")
+
+@pytest.fixture
+def needs_leader(catalog):
+    if importlib.util.find_spec("pio_leader") is None:
+        pytest.skip("pio-leader is not installed")
+    need_job(catalog, "mqtt_to_db")  # its plugin is loaded (not in a plugin-isolation run)
 
 
-@needs_leader
-def test_create_and_switch_experiment(page, leader):
+def test_create_and_switch_experiment(page, leader, needs_leader):
     rec = Recorder(int(leader.env["PIO__mqtt__port"]), "pioreactor/latest_experiment/experiment")
     try:
         login(page)
@@ -40,8 +44,7 @@ def test_create_and_switch_experiment(page, leader):
         rec.close()
 
 
-@needs_leader
-def test_export_shows_progress_and_downloads_a_zip(page, leader, tmp_path):
+def test_export_shows_progress_and_downloads_a_zip(page, leader, tmp_path, needs_leader):
     login(page)
     page.get_by_role("link", name="Export").click()
     page.get_by_label("logs", exact=True).check()
@@ -63,10 +66,23 @@ def test_export_shows_progress_and_downloads_a_zip(page, leader, tmp_path):
 def test_logs_are_live_and_searchable(page, leader):
     login(page)
     page.get_by_role("link", name="Logs").click()
-    page.get_by_label("Search logs").fill("web UI")
-    expect(page.locator(".log-line").first).to_contain_text("web UI at", timeout=20_000)
+    expect(page.get_by_role("heading", name="Logs")).to_be_visible()
+    api = leader.client().login()
+    status, body = api.call("POST", f"/api/units/{leader.unit}/jobs/light_meter/start", {"options": {"gain": 2}})
+    assert status == 200, body
+    expect(page.locator(".log-line", has_text="started light_meter").first).to_be_visible(timeout=20_000)
+    page.get_by_label("Search logs").fill("light_meter --gain")
+    expect(page.locator(".log-line").first).to_contain_text("run light_meter --gain 2.0")
     page.get_by_label("Search logs").fill("")
     shot(page, "13-logs")
+    from pioreactor_kernel.testing import wait_for
+
+    def stopped() -> bool:
+        api.call("POST", f"/api/units/{leader.unit}/jobs/light_meter/stop", {})
+        jobs = api.call("GET", "/api/units")[1]["jobs"].get(leader.unit, {})
+        return jobs.get("light_meter", {}).get("$state") == "disconnected"
+
+    wait_for(stopped, 20, 0.5, what="light_meter to stop")
 
 
 def test_admin_pages_render_without_errors(page, leader):
