@@ -44,8 +44,9 @@ def test_passing_the_hard_maximum_cuts_the_heater_off_until_acknowledged(unit, r
         assert job.fault
         publish(unit, "fault/set", "")  # acknowledged: heat again, and be cut off again at 30 °C
         wait_for(lambda: true_heater_duty() > 0, timeout_s=5, what="heating after the acknowledgement")
-        wait_for(lambda: job.fault and true_heater_duty() == 0.0, timeout_s=10 * SIM_MIN, what="the second cut-off")
-        assert job.latest_event["data"]["temperature"] > 30.0
+        wait_for(lambda: job.fault and job.latest_event["event_name"] == "HeaterCutOff", timeout_s=10 * SIM_MIN,
+                 what="the second cut-off")
+        assert job.latest_event["data"]["temperature"] > 30.0 and true_heater_duty() == 0.0
 
 
 def _nan(self):
