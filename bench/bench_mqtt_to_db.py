@@ -6,9 +6,10 @@ processes (a lean raw-socket MQTT publisher with 2,000 messages in flight, so th
 publishers are not what is measured). Prints, for each set-up, messages/s from the first
 publish to the last row committed, and rows stored against messages published.
 
-Set-ups: 1 publisher x 100,000; 4 publishers x 25,000; a 20,000-message burst to a writer that
-is stopped (SIGSTOP) during the burst, with our broker config and, for comparison, with
-Mosquitto's default per-client queue (1,000 messages).
+Set-ups: 1 publisher x 100,000; 4 publishers x 25,000; 100,000 messages queued by the broker
+while the writer was stopped, drained when it starts (its own pace, including its start-up); a
+20,000-message burst to a writer that is stopped (SIGSTOP) during the burst, with our broker
+config and, for comparison, with Mosquitto's default per-client queue (1,000 messages).
 
     .venv/bin/python bench/bench_mqtt_to_db.py [--messages 100000] [--only single,four,burst]
 """
@@ -215,6 +216,26 @@ def run_ingest(root: Path, publishers: int, total: int) -> dict[str, float]:
             "writer_us": writer_cpu / total * 1e6, "broker_us": broker_cpu / total * 1e6}
 
 
+def run_drain(root: Path, total: int) -> dict[str, float]:
+    """The writer's own pace: ``total`` messages queued by the broker while it was stopped, then drained."""
+    broker = Broker(root / "broker", port=free_port()).start()
+    try:
+        leader = Leader(root, broker)
+        leader.stop()  # the session stays: the broker queues for it
+        procs = spawn_publishers(broker.port, 1, total)
+        go(procs)
+        for p in procs:
+            p.wait(120)
+        start = time.perf_counter()
+        leader.process = spawn_pio("run", "mqtt_to_db", env=leader.env)
+        done = wait_stored(leader, 1, total, timeout_s=120)
+        stored = leader.exact_rows()
+        leader.stop()
+    finally:
+        broker.stop()
+    return {"seconds": done - start, "rate": total / (done - start), "stored": stored, "published": total}
+
+
 def run_burst(root: Path, broker_class: type[Broker], total: int = 20_000) -> dict[str, float]:
     broker = broker_class(root / "broker", port=free_port()).start()
     try:
@@ -236,7 +257,7 @@ def run_burst(root: Path, broker_class: type[Broker], total: int = 20_000) -> di
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=100_000)
-    parser.add_argument("--only", default="single,four,burst")
+    parser.add_argument("--only", default="single,four,drain,burst")
     parser.add_argument("--publisher", nargs=3, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.publisher:
@@ -252,6 +273,11 @@ def main() -> None:
             print(f"{publishers} publisher(s), {r['published']:,} messages: {r['rate']:,.0f} messages/s "
                   f"({r['seconds']:.2f} s), stored {r['stored']:,} rows, lost {r['published'] - r['stored']:,}; "
                   f"CPU per message: writer {r['writer_us']:.1f} us, broker {r['broker_us']:.1f} us")
+    if "drain" in only:
+        with tempfile.TemporaryDirectory() as tmp:
+            r = run_drain(Path(tmp), args.messages)
+        print(f"{r['published']:,} messages queued while the writer was stopped, drained at {r['rate']:,.0f} "
+              f"messages/s ({r['seconds']:.2f} s from its start), stored {r['stored']:,}")
     if "burst" in only:
         for label, broker_class in (("our broker config", Broker), ("Mosquitto default queue (1,000)", DefaultQueueBroker)):
             with tempfile.TemporaryDirectory() as tmp:
