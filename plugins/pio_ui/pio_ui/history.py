@@ -246,6 +246,12 @@ class History:
         return [[u, round(t, 3), e, v] for u, t, e, v in rows]
 
 
-def _compact(values: np.ndarray) -> list[float | None]:
-    """Five significant digits, None for empty buckets: small JSON."""
-    return [None if v != v else float(f"{v:.5g}") for v in values.tolist()]
+def _compact(values: np.ndarray, digits: int = 5) -> list[float | None]:
+    """Five significant digits for the line's typical values (rare spikes get more), None for empty buckets."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return [None] * len(values)
+    typical = float(np.median(np.abs(finite)))
+    decimals = digits - 1 - (int(math.floor(math.log10(typical))) if typical > 0 else 0)
+    rounded = np.round(values, max(0, min(12, decimals))).tolist()
+    return [None if v != v else v for v in rounded]
