@@ -54,6 +54,14 @@ def leader_db(make_leader, own_broker):
     return leader
 
 
+@pytest.fixture
+def leader_any_db(make_leader, own_broker, db_url):
+    """The same, on SQLite and on PostgreSQL."""
+    leader = make_leader(own_broker.port, db_url)
+    open_leader_database(leader.db_url)
+    return leader
+
+
 def _publish_in_background(port: int, messages: list[tuple[str, str]], pace_every: int = 200) -> threading.Thread:
     """A unit publishing steadily (QoS 1, its own offline queue) while the test breaks things."""
 
@@ -74,7 +82,8 @@ def _publish_in_background(port: int, messages: list[tuple[str, str]], pace_ever
     return thread
 
 
-def test_writer_sigkill_mid_stream_loses_and_duplicates_nothing(leader_db, own_broker):
+def test_writer_sigkill_mid_stream_loses_and_duplicates_nothing(leader_any_db, own_broker):
+    leader_db = leader_any_db
     writer = WriterProcess(leader_db)
     try:
         writer.live()
