@@ -135,3 +135,32 @@ def test_calibrations_show_their_curves_and_one_is_made_active(page, leader, mon
     first.get_by_role("button", name="Set active").click()
     expect(first.get_by_text("active", exact=True)).to_be_visible()
     assert calibrations.active_name("stirring") == "stir-2026-01"
+
+
+def test_a_gap_in_the_live_feed_is_backfilled_from_the_database_after_reconnecting(page, leader, needs_leader):
+    from pioreactor_kernel.mqtt import BrokerAddress, publish_once
+    from pioreactor_kernel.testing import wait_for
+
+    login(page)
+    page.goto(page.base_url + "/#/page/light")
+    chart = page.locator("[data-chart=lux]")
+    expect(chart).not_to_have_attribute("data-status", "loading")
+    page.evaluate("() => __pio.live.drop()")
+    expect(page.get_by_role("status").filter(has_text="offline")).to_be_visible()
+    publish_once(f"pioreactor/{leader.unit}/exp1/light_meter/lux", "4242.5", retain=False,
+                 address=BrokerAddress(host="127.0.0.1", port=int(leader.env["PIO__mqtt__port"])))
+    api = leader.client().login()
+
+    def stored() -> bool:
+        import time
+
+        body = api.call("GET", f"/api/history/lux?experiment=exp1&start={time.time() - 600}&end={time.time() + 5}")[1]
+        return any(v == 4242.5 for line in body["data"].values() for v in line["max"])
+
+    wait_for(stored, 20, 0.2, what="mqtt_to_db to store the point published during the gap")
+    seen = "() => [...document.querySelector('[data-chart=lux] .chart-box').__chart.lines.values()]" \
+           ".some((l) => l.max.includes(4242.5))"
+    assert page.evaluate(seen) is False  # it was not delivered live: the browser was offline
+    page.evaluate("() => __pio.live.restore()")
+    expect(page.get_by_role("status").filter(has_text="live")).to_be_visible()
+    page.wait_for_function(seen, timeout=20_000)

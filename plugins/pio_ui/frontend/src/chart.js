@@ -50,6 +50,7 @@ export class TimeChart {
     this.error = null;
     this.readout = null;
     charts.add(this);
+    el.__chart = this; // lets tests (and devtools) read what the chart holds
     if (!ticker) ticker = setInterval(tick, 1000);
     this.resize = new ResizeObserver(() => this.fit());
     this.resize.observe(el);

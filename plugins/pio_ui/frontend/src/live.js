@@ -78,3 +78,11 @@ export function showExperiment(name) {
   setState({ experiment: name, jobs: {} });
   join(name);
 }
+
+// For tests and the curious: drop the live connection and bring it back (the gap is backfilled).
+globalThis.__pio = {
+  live: {
+    drop() { if (socket) socket.disconnect(); },
+    restore() { if (socket) socket.connect(); },
+  },
+};
