@@ -42,7 +42,7 @@ def test_switching_automations_live_without_restarting(unit, recorder):
         publish(unit, "automation/set", {"automation_name": "thermostat", "args": {"target_temperature": 40}})
         wait_for(lambda: job.automation_name == "thermostat" and true_heater_duty() > 50, timeout_s=10,
                  what="thermostat heating")
-        assert "target_temperature" in recorder.last(f"{unit.job}/$properties")
+        wait_for(lambda: "target_temperature" in recorder.last(f"{unit.job}/$properties"), timeout_s=5)
         publish(unit, "target_temperature/set", "30.5")
         wait_for(lambda: job.automation.target_temperature == 30.5, timeout_s=5)
         expected = {"automation_name": "thermostat", "args": {"duration": 1.0, "target_temperature": 30.5}}
