@@ -84,7 +84,8 @@ def create_app(password: str | None = None, address: BrokerAddress | None = None
         MAX_CONTENT_LENGTH=1 << 20,
         JSON_SORT_KEYS=False,
     )
-    socketio = SocketIO(app, async_mode="threading", cors_allowed_origins=[], logger=False, engineio_logger=False,
+    # cors_allowed_origins left at its default (same origin): a page on another site cannot open the socket
+    socketio = SocketIO(app, async_mode="threading", logger=False, engineio_logger=False,
                         ping_interval=10, ping_timeout=10, max_http_buffer_size=64 * 1024)
     ctx = UIContext(socketio, password, address)
     app.extensions["pio_ui"] = ctx

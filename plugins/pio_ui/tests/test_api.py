@@ -100,3 +100,19 @@ def test_the_session_cookie_is_http_only_and_same_site(app):
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+def test_the_live_socket_refuses_other_origins(leader):
+    import urllib.error
+    import urllib.request
+
+    def handshake(origin: str) -> int:
+        request = urllib.request.Request(leader.url + "/socket.io/?EIO=4&transport=polling", headers={"Origin": origin})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    assert handshake("http://evil.example") == 400
+    assert handshake(leader.url) in (200, 401)  # same origin gets as far as the login check
