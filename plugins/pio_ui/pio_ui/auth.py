@@ -15,8 +15,6 @@ import secrets
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Any
 
@@ -133,12 +131,3 @@ def guard_request() -> Any:
             return jsonify(error="send JSON (Content-Type: application/json)"), 415
     return None
 
-
-def login_required(fn: Callable[..., Any]) -> Callable[..., Any]:
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not logged_in():
-            return False
-        return fn(*args, **kwargs)
-
-    return wrapper

@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -205,11 +204,3 @@ def _require(params: dict[str, Setting], checked: dict[str, Any], automation: st
     if missing and len(missing) == len([n for n, s in params.items() if s.default is None and n != "duration"]):
         raise CommandError(f"{automation}: give {' or '.join(missing)}")
 
-
-def wait_for_state(state: ClusterState, experiment: str, unit: str, job: str, wanted: str, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if state.setting(experiment, unit, job, names.STATE) == wanted:
-            return True
-        time.sleep(0.05)
-    return False
