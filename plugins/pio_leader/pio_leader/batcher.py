@@ -178,7 +178,8 @@ class BatchWriter:
                 self.logger.warning("the database refused a batch (%s: %s); storing it row by row",
                                     type(e).__name__, str(e)[:200])
                 new, refused = self._store_row_by_row(batch)
-        except peewee.DatabaseError as e:  # the database itself failed: locked, disk full, server gone
+        except (peewee.DatabaseError, peewee.InterfaceError) as e:  # the database failed: locked, full, gone
+            self._drop_connection()
             raise DatabaseUnavailable(f"{type(e).__name__}: {e}") from e
         self.stored += new
         self.duplicates += attempted - new - refused
@@ -186,6 +187,7 @@ class BatchWriter:
 
     def recover(self) -> None:
         """After :class:`DatabaseUnavailable`: reload what the database holds (raises while it is still down)."""
+        self._drop_connection()
         with peewee.__exception_wrapper__:
             self._last_values = self._load_last_values()
             self._known_experiments = {e.experiment for e in Experiment.select(Experiment.experiment)}
@@ -216,6 +218,13 @@ class BatchWriter:
             now = current_utc_timestamp()
             Experiment.insert_many([{"experiment": e, "created_at": now, "description": f"first seen on {t}"}
                                     for e, t in batch.new_experiments.items()]).on_conflict_ignore().execute()
+
+    def _drop_connection(self) -> None:
+        """Forget this thread's connection (a server that went away leaves it dead): the next use reconnects."""
+        try:
+            self.db.close()
+        except Exception:  # noqa: BLE001 - closing a broken connection may fail in many ways; it is gone either way
+            self.db._state.reset()
 
     def _load_last_values(self) -> dict[str, str]:
         return {r.topic: r.digest for r in LastValue.select().iterator()}

@@ -143,7 +143,7 @@ class Ingest:
             self._stop.wait(1.0)
             try:
                 self.writer.recover()
-            except peewee.DatabaseError:
+            except (peewee.DatabaseError, peewee.InterfaceError):
                 continue
             self.logger.info("the database is back: resuming")
             self._database_down.clear()

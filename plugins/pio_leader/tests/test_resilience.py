@@ -144,3 +144,29 @@ def test_a_20000_message_burst_to_a_stalled_writer_is_not_lost(leader_db, own_br
     finally:
         writer.process.send_signal(signal.SIGCONT)
         writer.stop()
+
+
+def test_a_database_server_that_drops_the_writer_mid_stream_loses_nothing(make_leader, broker, postgres_server, publisher):
+    import psycopg2
+    from conftest import new_postgres_database
+
+    leader = make_leader(broker.port, new_postgres_database(postgres_server))
+    from pio_leader.writer import MQTTToDB
+
+    job = MQTTToDB()
+    try:
+        assert job.ingest.wait_until_running(10)
+        publishing = _publish_in_background(broker.port, [od_message("u1", "pg", i) for i in range(4000)])
+        wait_rows(streams.ODReading, 800)
+        admin = psycopg2.connect(leader.db_url)
+        admin.autocommit = True
+        with admin.cursor() as cur:  # what a server restart does to the writer's connections
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        admin.close()
+        streams.ODReading._meta.database._state.reset()  # this test's own connection went too
+        publishing.join(60)
+        wait_rows(streams.ODReading, 4000, timeout_s=60)
+        assert streams.ODReading.select().count() == 4000
+    finally:
+        job.clean_up()
