@@ -16,9 +16,11 @@ A job is also a context manager, and several can live in one Python process::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import select
 import signal
 import threading
 from types import FrameType, TracebackType
@@ -144,6 +146,9 @@ class BackgroundJob(metaclass=_JobMeta):
             self.client.disconnect()
             self._lock.release()
             self._disconnected.set()
+            if self.__dict__.get("_wake_fd", -1) >= 0:  # stopped from another thread: wake the main one
+                with contextlib.suppress(OSError):
+                    os.write(self._wake_fd, b"\0")
 
     def _abort(self) -> None:
         """Undo a half-built job (its ``__init__`` raised)."""
@@ -157,12 +162,32 @@ class BackgroundJob(metaclass=_JobMeta):
             logging.getLogger("pioreactor").exception("cleaning up a job that failed to start")
 
     def block_until_disconnected(self) -> None:
-        """Wait here until the job stops; SIGTERM and SIGINT stop it cleanly."""
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, self._on_signal)
-        while not self._disconnected.wait(3600):
-            pass
+        """Wait here until the job stops; SIGTERM and SIGINT stop it cleanly.
+
+        The kernel may deliver a signal to any thread, and Python runs handlers only in the main
+        thread, which a plain ``Event.wait`` would not wake. So the main thread sleeps in
+        ``select`` on the signal wake-up pipe: any signal, to any thread, wakes it at once.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            self._disconnected.wait()
+            return
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+        os.set_blocking(wake_r, False)
+        self._wake_fd = wake_w
+        previous_fd = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+        try:
+            while not self._disconnected.is_set():
+                select.select([wake_r], [], [], 5.0)  # handlers run as soon as this returns
+                with contextlib.suppress(BlockingIOError):
+                    os.read(wake_r, 512)
+        finally:
+            signal.set_wakeup_fd(previous_fd)
+            self._wake_fd = -1
+            os.close(wake_r)
+            os.close(wake_w)
 
     def wait_until_disconnected(self, timeout_s: float | None = None) -> bool:
         """True once the job has fully stopped (hardware released, ``disconnected`` published)."""

@@ -196,3 +196,24 @@ def test_sigint_and_sigterm_end_the_job_cleanly(unit, recorder, with_test_plugin
     assert proc.wait(10) == 0, proc.stderr.read()
     recorder.wait_for_value(state, "disconnected")
     assert registry.read("counter") is None
+
+
+def test_a_signal_delivered_to_another_thread_still_stops_the_job_at_once(unit):
+    """The kernel may hand SIGTERM to any thread; the main thread must wake up and stop the job."""
+    import subprocess
+    import sys
+
+    script = (
+        "import signal, threading, time\n"
+        "from pioreactor_kernel.job import BackgroundJob\n"
+        "class J(BackgroundJob):\n    job_name = 'threaded_signal'\n"
+        "job = J()\n"
+        "other = next(t for t in threading.enumerate() if t is not threading.main_thread())\n"
+        "threading.Timer(0.5, lambda: signal.pthread_kill(other.ident, signal.SIGTERM)).start()\n"
+        "t0 = time.monotonic()\n"
+        "job.block_until_disconnected()\n"
+        "print(f'stopped {time.monotonic() - t0:.2f}')\n"
+    )
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert float(r.stdout.split()[-1]) < 4.5  # well before select's 5 s fallback tick
