@@ -181,10 +181,10 @@ def led_intensity(desired_state: Mapping[str, float], *, unit: str | None = None
 
 
 def spawn_owner(experiment: str | None = None) -> subprocess.Popen[bytes]:
-    """Start ``pio run leds`` in its own session (it outlives us); its output goes to logs/leds.log."""
+    """Start ``pio run leds`` in its own session (it outlives us); its stray output goes to logs/leds.log."""
     logs = data_dir() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
+    env = {**os.environ, "PIO_LOG_STDERR": "0"}  # it logs to the unit's log file and MQTT; leds.log gets crashes
     if experiment:
         env[EXPERIMENT_ENV] = experiment
     with open(logs / f"{OWNER_JOB}.log", "ab") as log:
