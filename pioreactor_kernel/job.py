@@ -71,7 +71,7 @@ class BackgroundJob(metaclass=_JobMeta):
         self.logger = job_logger(self.job_name)
         self._address = address or BrokerAddress.from_config()
         self.experiment = names.validate_name("experiment", experiment or _resolve_experiment(self._address))
-        self._lock = registry.acquire(self.job_name, self.unit, self.experiment)
+        self._job_lock = registry.acquire(self.job_name, self.unit, self.experiment)
         self._initialised = True
         self.state = INIT
         self._disconnected = threading.Event()
@@ -144,7 +144,7 @@ class BackgroundJob(metaclass=_JobMeta):
             self._publish_raw(names.STATE, DISCONNECTED)
             self.logger.removeHandler(self._log_handler)
             self.client.disconnect()
-            self._lock.release()
+            self._job_lock.release()
             self._disconnected.set()
             if self.__dict__.get("_wake_fd", -1) >= 0:  # stopped from another thread: wake the main one
                 with contextlib.suppress(OSError):
@@ -157,7 +157,7 @@ class BackgroundJob(metaclass=_JobMeta):
             if hasattr(self, "client"):
                 self.clean_up()
             else:
-                self._lock.release()
+                self._job_lock.release()
         except Exception:
             logging.getLogger("pioreactor").exception("cleaning up a job that failed to start")
 
