@@ -22,20 +22,25 @@ EXPERIMENT = "demo"
 
 # (unit, [(job, options)]) — what a lab would run: stirring, OD, growth rate, a thermostat, one
 # dosing strategy per worker, and on the leader the database writer and the web UI.
-PLAN = [
-    ("leader", [("mqtt_to_db", []), ("ui", [])]),
-    ("worker1", [("stirring", []), ("od_reading", []), ("growth_rate_calculating", []),
-                 ("temperature_automation", ["--automation-name", "thermostat", "--target-temperature", "37"]),
-                 ("dosing_automation", ["--automation-name", "turbidostat", "--target-od", "1.0",
-                                        "--exchange-volume-ml", "1.0", "--duration", "0.1"])]),
-    ("worker2", [("stirring", []), ("od_reading", []), ("growth_rate_calculating", []),
-                 ("temperature_automation", ["--automation-name", "thermostat", "--target-temperature", "35"]),
-                 ("dosing_automation", ["--automation-name", "chemostat", "--dilution-rate", "0.5",
-                                        "--duration", "0.2"])]),
-    ("worker3", [("stirring", []), ("od_reading", []), ("growth_rate_calculating", []),
-                 ("temperature_automation", ["--automation-name", "thermostat", "--target-temperature", "30"]),
-                 ("led_automation", ["--automation-name", "light_dark_cycle"])]),
-]
+def plan(speed: float) -> list[tuple[str, list[tuple[str, list[str]]]]]:
+    """Rates given to the dosing automations are per wall-clock hour: biology runs ``speed`` x faster."""
+    culture = [("stirring", []), ("od_reading", []), ("growth_rate_calculating", [])]
+    return [
+        ("leader", [("mqtt_to_db", []), ("ui", [])]),
+        ("worker1", [*culture,
+                     ("temperature_automation", ["--automation-name", "thermostat", "--target-temperature", "37"]),
+                     ("dosing_automation", ["--automation-name", "turbidostat", "--target-normalized-od", "3",
+                                            "--exchange-volume-ml", "1.0", "--duration", "0.1"])]),
+        ("worker2", [*culture,
+                     ("temperature_automation", ["--automation-name", "thermostat", "--target-temperature", "35"]),
+                     ("dosing_automation", ["--automation-name", "chemostat", "--dilution-rate", f"{0.5 * speed:g}",
+                                            "--duration", "0.2"])]),
+        ("worker3", [*culture,
+                     ("temperature_automation", ["--automation-name", "thermostat", "--target-temperature", "30"]),
+                     ("led_automation", ["--automation-name", "light_dark_cycle", "--light-duration-hours",
+                                         f"{16 / speed:g}", "--dark-duration-hours", f"{8 / speed:g}",
+                                         "--duration", "0.1"])]),
+    ]
 
 
 def unit_env(unit: str, port: int) -> dict[str, str]:
@@ -48,6 +53,7 @@ def write_unit_config(unit: str, index: int, speed: float) -> None:
     data.mkdir(parents=True, exist_ok=True)
     (data / "unit_config.ini").write_text(
         f"# written by scripts/demo.py\n[sim]\nspeed = {speed:g}\nseed = {index + 1}\n[cluster]\nleader_name = leader\n"
+        f"[growth_rate_calculating]\n# report biological growth rates (1/h of the culture's time)\ntime_scale = {speed:g}\n"
     )
 
 
@@ -94,7 +100,8 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, stop)
     available = installed_jobs(unit_env("leader", port))
-    for index, (unit, jobs) in enumerate(PLAN):
+    units = plan(args.speed)
+    for index, (unit, jobs) in enumerate(units):
         write_unit_config(unit, index, args.speed)
         env = unit_env(unit, port)
         for job, options in jobs:
@@ -103,7 +110,7 @@ def main() -> None:
             log = (ROOT / ".demo" / unit / f"{job}.out").open("wb")
             procs.append((unit, job, subprocess.Popen([PIO, "run", job, *options], env=env, stdout=log, stderr=log)))
             print(f"==> {unit}: pio run {job} {' '.join(options)}")
-    missing = sorted({job for _, jobs in PLAN for job, _ in jobs} - available)
+    missing = sorted({job for _, jobs in units for job, _ in jobs} - available)
     if missing:
         print(f"==> not installed yet, skipped: {', '.join(missing)}")
     print(f"==> simulated biology runs {args.speed:g}x faster; the live event log follows (Ctrl-C stops the demo)\n")
@@ -111,6 +118,13 @@ def main() -> None:
     for unit, job, proc in procs:
         if proc.poll() is not None:
             print(f"!! {unit} {job} exited with {proc.returncode}; see .demo/{unit}/{job}.out")
+    password_file = ROOT / ".demo" / "leader" / "ui_password"
+    if "ui" in available:
+        deadline = time.monotonic() + 20
+        while not password_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        password = password_file.read_text().strip() if password_file.exists() else "(see .demo/leader/ui.out)"
+        print(f"==> web UI: http://localhost:8080/  password: {password}\n")
     log_proc = subprocess.Popen([PIO, "mqtt", "-t", "pioreactor/#", "--no-retained"], env=unit_env("leader", port))
     try:
         if args.duration is not None:
