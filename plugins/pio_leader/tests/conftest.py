@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,8 @@ from pioreactor_kernel.broker import free_port
 from pioreactor_kernel.testing import running_broker, unit_env
 
 sys.path.insert(0, str(Path(__file__).parent))  # leader_helpers
+
+from leader_helpers import new_postgres_database  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -65,18 +66,6 @@ def postgres_server():
         subprocess.run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
                        capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
-
-
-def new_postgres_database(base_url: str) -> str:
-    import psycopg2
-
-    name = f"t_{uuid.uuid4().hex[:10]}"
-    conn = psycopg2.connect(base_url + "/postgres")
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    conn.close()
-    return f"{base_url}/{name}"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

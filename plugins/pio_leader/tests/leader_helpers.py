@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 from pioreactor_kernel.testing import wait_for
 
@@ -30,3 +31,15 @@ def od_message(unit: str, experiment: str, i: int, channel: str = "1") -> tuple[
 def wait_rows(model, n: int, timeout_s: float = 20.0) -> None:
     wait_for(lambda: model.select().count() >= n, timeout_s, what=f"{n} rows in {model._meta.table_name} "
              f"(have {model.select().count()})")
+
+
+def new_postgres_database(base_url: str) -> str:
+    import psycopg2
+
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    conn = psycopg2.connect(base_url + "/postgres")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+    return f"{base_url}/{name}"

@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from leader_helpers import od_message, publish_all, wait_rows
+from leader_helpers import new_postgres_database, od_message, publish_all, wait_rows
 from pioreactor_kernel.mqtt import BrokerAddress, MQTTClient, publish_once
 from pioreactor_kernel.testing import spawn_pio, wait_for
 
@@ -148,8 +148,6 @@ def test_a_20000_message_burst_to_a_stalled_writer_is_not_lost(leader_db, own_br
 
 def test_a_database_server_that_drops_the_writer_mid_stream_loses_nothing(make_leader, broker, postgres_server, publisher):
     import psycopg2
-    from conftest import new_postgres_database
-
     leader = make_leader(broker.port, new_postgres_database(postgres_server))
     from pio_leader.writer import MQTTToDB
 
