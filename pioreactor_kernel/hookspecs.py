@@ -112,8 +112,19 @@ def register_tables(register: Callable[..., None]) -> None:
     """Declare database tables and the topic parsers that fill them on the leader.
 
     :param register: call ``register(name, target)`` with ``target`` ``"module:function"``
-        returning ``(models, parsers)``: peewee models and ``{topic_filter: parser}``. The
-        leader's writer imports the target when it starts.
+        returning ``(models, parsers[, migrations])``. The leader's writer imports the target
+        when it starts.
+
+    - ``models``: peewee models, not bound to a database (the leader binds them to SQLite or
+      PostgreSQL); an optional ``units`` dict on a model feeds the export manifest.
+    - ``parsers``: ``{topic_filter: parser}``, each parser ``(Model, parse[, {"changes_only":
+      bool, "fallback": bool}])`` or an object with ``.model`` and ``.parse``;
+      ``parse(topic: names.Topic, payload: bytes)`` returns a row dict, a tuple in column
+      order, a list of rows, or None, and raises on garbage (counted and logged by the writer).
+    - ``migrations``: functions ``migrate(db, migrator)``; the table set's schema version is
+      1 + their number, and pending ones run when the database opens.
+
+    See docs/leader-storage.md for a complete third-party example.
     """
 
 

@@ -69,7 +69,7 @@ class BrokerAddress:
     keepalive_s: int = 3
     username: str | None = None
     password: str | None = None
-    max_offline_messages: int = 200_000
+    max_offline_messages: int = 20_000
 
     @classmethod
     def from_config(cls, config: Any = None) -> BrokerAddress:
@@ -83,7 +83,7 @@ class BrokerAddress:
             keepalive_s=config.getint("mqtt", "keepalive_s", 3) or 3,
             username=config.get("mqtt", "username") or None,
             password=config.get("mqtt", "password") or None,
-            max_offline_messages=config.getint("mqtt", "max_offline_messages", 200_000) or 200_000,
+            max_offline_messages=config.getint("mqtt", "max_offline_messages", 20_000) or 20_000,
         )
 
 

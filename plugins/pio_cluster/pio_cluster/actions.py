@@ -40,7 +40,12 @@ _REQUIREMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,-]+\])?"
                           r"((==|>=|<=|~=|!=|>|<)[A-Za-z0-9.*+!-]+(,(==|>=|<=|~=|!=|>|<)[A-Za-z0-9.*+!-]+)*)?")
 _URL = re.compile(r"https://[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]+")
 _OPTION_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
-SERVICES = (AGENT, "mqtt_to_db", "ui")  # never stopped by "all jobs"
+def is_service(job: str) -> bool:
+    """Unit services (registered with ``service=True``: agent, database writer, UI) survive "all jobs"."""
+    from pioreactor_kernel.plugins import plugin_manager
+
+    registration = plugin_manager().jobs.get(job)
+    return job == AGENT or bool(registration and registration.extra.get("service"))
 
 
 class ActionFailed(Exception):
@@ -179,7 +184,7 @@ class Actions:
         if experiment is not None:
             checked_name("experiment", experiment)
         if args.get("all") is True:  # the unit's services stay: they are stopped by name, or by `pio leader down`
-            jobs = [r.job for r in registry.running_jobs() if r.job not in SERVICES
+            jobs = [r.job for r in registry.running_jobs() if not is_service(r.job)
                     and (experiment is None or r.experiment == experiment)]
         else:
             jobs = job_names_of(args)

@@ -10,7 +10,8 @@ from pioreactor_kernel.plugins import hookimpl
 @hookimpl
 def register_jobs(register: Any) -> None:
     register("mqtt_to_db", "pio_leader.writer:MQTTToDB",
-             help="Store what the cluster publishes in the leader's database (persistent session)")
+             help="Store what the cluster publishes in the leader's database (persistent session)",
+             service=True)
 
 
 @hookimpl

@@ -9,7 +9,8 @@ from pioreactor_kernel.plugins import hookimpl
 
 @hookimpl
 def register_jobs(register: Any) -> None:
-    register("ui", "pio_ui.job:UIServer", help="Serve the live web UI (charts, units, logs, experiments, export)")
+    register("ui", "pio_ui.job:UIServer", help="Serve the live web UI (charts, units, logs, experiments, export)",
+             service=True)
 
 
 @hookimpl
