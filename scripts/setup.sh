@@ -12,8 +12,10 @@ if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
 
 apt_packages=()
 command -v mosquitto >/dev/null 2>&1 || [[ -x /usr/sbin/mosquitto ]] || apt_packages+=(mosquitto)
+command -v npm >/dev/null 2>&1 || apt_packages+=(nodejs npm)   # builds the web UI's front end
 if [[ $WITH_TEST -eq 1 ]]; then
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_packages+=(postgresql)
+  [[ -x /usr/bin/chromium ]] || apt_packages+=(chromium)          # the UI's browser tests (Playwright drives it)
 fi
 if [[ ${#apt_packages[@]} -gt 0 ]]; then
   echo "==> installing ${apt_packages[*]} from the distribution's packages"
@@ -29,18 +31,30 @@ if [[ ! -x .venv/bin/python ]]; then
   "$PY" -m venv .venv
 fi
 VPY=.venv/bin/python
-stamp=".venv/.installed-$(cat pyproject.toml plugins/*/pyproject.toml 2>/dev/null | sha1sum | cut -c1-12)-$WITH_TEST"
-if [[ ! -f "$stamp" ]]; then
+digest="$(cat pyproject.toml requirements-test.txt plugins/*/pyproject.toml 2>/dev/null | sha1sum | cut -c1-12)"
+stamp=".venv/.installed-$digest-$WITH_TEST"
+if [[ ! -f "$stamp" && ! -f ".venv/.installed-$digest-1" ]]; then   # a test install also serves the demo
   echo "==> installing the kernel and every plugin into .venv"
-  $VPY -m pip install -q --disable-pip-version-check -U pip "setuptools>=77,<81" wheel 2>&1 | grep -v "^WARNING: Location" || true
+  log=.venv/pip-install.log
+  if ! $VPY -m pip install -q --disable-pip-version-check -U pip "setuptools>=77,<81" wheel >"$log" 2>&1; then
+    cat "$log" >&2; echo "!! upgrading pip/setuptools failed (log above)" >&2; exit 1
+  fi
   # compat editable installs are plain path entries: no import hook taxing every `pio` start
   pkgs=(-e .)
-  for p in plugins/*/pyproject.toml; do pkgs+=(-e "$(dirname "$p")"); done
+  for p in plugins/*/pyproject.toml; do
+    dir="$(dirname "$p")"
+    if [[ $WITH_TEST -eq 1 ]] && grep -q '^test = ' "$p"; then pkgs+=(-e "$dir[test]"); else pkgs+=(-e "$dir"); fi
+  done
   extra=()
   [[ $WITH_TEST -eq 1 ]] && extra+=(-r requirements-test.txt)
-  $VPY -m pip install -q --disable-pip-version-check --no-build-isolation --config-settings editable_mode=compat \
-    "${pkgs[@]}" "${extra[@]}" 2>&1 | grep -v -e "^WARNING: Location" -e "BuildBackendWarning" -e "^ *!!" || true
+  if ! $VPY -m pip install -q --disable-pip-version-check --no-build-isolation --config-settings editable_mode=compat \
+      "${pkgs[@]}" "${extra[@]}" >"$log" 2>&1; then
+    cat "$log" >&2; echo "!! installing the Python packages failed (log above)" >&2; exit 1
+  fi
   $VPY -c "import pioreactor_kernel" >/dev/null
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+
+# the web UI's front end: npm packages pinned by its lockfile, built into the package (never committed)
+if [[ -f plugins/pio_ui/build.sh ]]; then bash plugins/pio_ui/build.sh; fi
