@@ -171,6 +171,7 @@ export class TimeChart {
   }
 
   build() {
+    const t0 = performance.now();
     this.keys = [...this.lines.keys()].sort();
     this.newLine = false;
     if (this.u) { this.u.destroy(); this.u = null; }
@@ -185,7 +186,7 @@ export class TimeChart {
       const { unit, channel } = splitKey(key);
       channels[unit] = (channels[unit] || 0) + 1;
       series.push({
-        label: key, stroke: unitColor(unit), width: 1.5, spanGaps: true, show: !this.hidden.has(key),
+        label: key, stroke: unitColor(unit), width: 1, spanGaps: true, show: !this.hidden.has(key),
         dash: channels[unit] > 1 ? [5, 4] : undefined, points: { show: false }, paths: step,
       });
     }
@@ -208,6 +209,7 @@ export class TimeChart {
     };
     this.u = new uPlot(opts, this.data(), this.el);
     this.dirty = false;
+    performance.measure(`chart ${this.spec.name}`, { start: t0, end: performance.now() });
   }
 
   render() {
