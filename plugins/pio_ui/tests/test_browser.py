@@ -51,7 +51,10 @@ def test_start_stirring_from_the_page_changes_state_and_live_points_arrive(page,
     page.get_by_role("button", name="last 1h").click()
     rpm = page.locator("[data-chart=rpm]")
     expect(rpm.locator(".chip", has_text=leader.unit)).to_be_visible(timeout=30_000)
-    page.wait_for_timeout(1000)  # one redraw tick with the live points
+    # live points of the spinning motor reach the chart (measured_rpm is published every 5 s)
+    page.wait_for_function("() => [...document.querySelector('[data-chart=rpm] .chart-box').__chart.lines.values()]"
+                           ".some((l) => l.max.some((v) => v > 100))", timeout=30_000)
+    page.wait_for_timeout(1000)  # one redraw tick
     shot(page, "04-overview-stirring-live")
 
 

@@ -187,7 +187,7 @@ export class TimeChart {
       channels[unit] = (channels[unit] || 0) + 1;
       series.push({
         label: key, stroke: unitColor(unit), width: 1, spanGaps: true, show: !this.hidden.has(key),
-        dash: channels[unit] > 1 ? [5, 4] : undefined, points: { show: false }, paths: step,
+        dash: channels[unit] > 1 ? [5, 4] : undefined, points: { size: 5 }, paths: step, // points only where sparse (uPlot decides)
       });
     }
     const self = this;
