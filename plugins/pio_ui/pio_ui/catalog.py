@@ -131,7 +131,7 @@ class Catalog:
             for name, reg in sorted(plugin_manager().jobs.items()):
                 kind = reg.extra.get("kind", "job")
                 entry: dict[str, Any] = {"name": name, "help": reg.help, "kind": kind, "plugin": reg.plugin,
-                                         "options": [], "settings": []}
+                                         "service": bool(reg.extra.get("service")), "options": [], "settings": []}
                 try:
                     if kind == "job":
                         cls = reg.load()

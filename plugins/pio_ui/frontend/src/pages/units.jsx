@@ -6,7 +6,8 @@ import { act, Empty, jobPost, StateBadge, UnitDot } from "../components.jsx";
 import { rememberUnits, useStore } from "../store.js";
 import { AutomationDialog, declarations, SettingRow, StartDialog } from "./forms.jsx";
 
-// the leader's services are on the cluster page, not on a bioreactor's card
+// services (registered with service=True: the leader's ui, mqtt_to_db, the agent) are on the cluster
+// page, not on a bioreactor's card; the names stay here for plugins registered before the flag
 const HIDDEN_JOBS = new Set(["ui", "mqtt_to_db", "agent"]);
 const RUNNING = new Set(["ready", "sleeping", "init"]);
 
@@ -25,7 +26,7 @@ export function Units() {
   }, [experiment]);
   if (error) return <Empty title="Units cannot be listed">{error}</Empty>;
   if (!info || !catalog) return <p aria-busy="true">Loading units…</p>;
-  const jobs = catalog.jobs.filter((j) => j.kind === "job" && !HIDDEN_JOBS.has(j.name));
+  const jobs = catalog.jobs.filter((j) => j.kind === "job" && !j.service && !HIDDEN_JOBS.has(j.name));
   const actions = catalog.jobs.filter((j) => j.kind === "action");
   const shown = units.length ? units : info.units;
   return <section aria-labelledby="units-title">
