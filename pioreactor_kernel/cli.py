@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import signal
 import sys
 from typing import Any
 
@@ -149,12 +150,27 @@ def job_command(reg: Registration) -> click.Command:
                     kwargs[setting.name] = setting.parse(kwargs[setting.name])
                 except ValueError as e:
                     raise click.BadParameter(str(e)) from None
+        # a SIGINT/SIGTERM while the job is starting stops it cleanly once it exists
+        started: list[Any] = []
+        stop_requested = False
+
+        def stop_early(signum: int, frame: Any) -> None:
+            nonlocal stop_requested
+            stop_requested = True
+            if started:
+                started[0].clean_up()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, stop_early)
         try:
             job = job_class(**kwargs)
+            started.append(job)
         except (JobAlreadyRunning, BrokerUnavailable, HardwareError, ValueError) as e:
             # what a user can act on (a busy channel, a refused value): one line, not a traceback
             logging.getLogger("pioreactor").debug("%s failed to start", reg.name, exc_info=True)
             raise click.ClickException(str(e)) from None
+        if stop_requested:
+            job.clean_up()
         job.block_until_disconnected()
 
     return click.Command(reg.name, params=params, callback=run, help=(job_class.__doc__ or reg.help).strip())

@@ -152,3 +152,15 @@ def test_kill_all_spares_services(unit):
         for proc in (svc, plain):
             proc.terminate()
             proc.wait(10)
+
+
+def test_sigint_right_after_ready_still_stops_cleanly(unit, with_test_plugins, recorder):
+    import signal
+
+    for _ in range(3):
+        n = len(recorder.payloads(f"{unit.base}/counter/$state"))
+        proc = spawn_pio("run", "counter")
+        wait_for(lambda n=n: "ready" in recorder.payloads(f"{unit.base}/counter/$state")[n:], what="ready")
+        proc.send_signal(signal.SIGINT)  # may land before the main thread waits for signals
+        assert proc.wait(10) == 0, proc.stderr.read()
+        recorder.wait_for_value(f"{unit.base}/counter/$state", "disconnected")
