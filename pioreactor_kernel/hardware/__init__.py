@@ -17,10 +17,10 @@ off within about a second if the process dies or hangs. See docs/hardware.md.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .devices import ADC, LED, PWM, Device, Output, Tachometer, Thermometer
 from .hwmap import (
     ALT_MEDIA,
     DEFAULT_MAP,
@@ -34,7 +34,6 @@ from .hwmap import (
     WASTE,
     HardwareMap,
 )
-from .ownership import ChannelBusy, holder_of
 from .protocols import (
     AnalogInput,
     Backend,
@@ -44,6 +43,30 @@ from .protocols import (
     PWMOutput,
     TemperatureSensor,
 )
+
+if TYPE_CHECKING:
+    from .devices import ADC, LED, PWM, Device, Output, Tachometer, Thermometer
+    from .ownership import ChannelBusy, holder_of
+
+# devices and ownership load on first use: every `pio` process imports this package (for the
+# map's config defaults), most never open a device.
+_LAZY = {"ADC": "devices", "LED": "devices", "PWM": "devices", "Device": "devices", "Output": "devices",
+         "Tachometer": "devices", "Thermometer": "devices", "ChannelBusy": "ownership", "holder_of": "ownership"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _devices() -> Any:
+    from . import devices
+
+    return devices
+
 
 __all__ = [
     "ADC", "ALT_MEDIA", "DEFAULT_MAP", "DeviceSet", "HEATER", "IR_LED", "LED", "MEDIA", "PUMPS", "PWM", "STIRRING", "TACHOMETER",
@@ -60,7 +83,7 @@ def open_pwm(role_or_channel: str, *, owner: str | None = None, directory: Path 
 
     ctx = current(directory)
     channel = ctx.map.pwm_channel(role_or_channel)
-    return PWM.open(ctx, channel, ctx.map.role_of("pwm", channel), owner, lambda: ctx.backend.pwm(channel))
+    return _devices().PWM.open(ctx, channel, ctx.map.role_of("pwm", channel), owner, lambda: ctx.backend.pwm(channel))
 
 
 def open_led(role_or_channel: str, *, owner: str | None = None, directory: Path | None = None) -> LED:
@@ -69,7 +92,7 @@ def open_led(role_or_channel: str, *, owner: str | None = None, directory: Path 
 
     ctx = current(directory)
     channel = ctx.map.led_channel(role_or_channel)
-    return LED.open(ctx, channel, ctx.map.role_of("led", channel), owner, lambda: ctx.backend.led(channel))
+    return _devices().LED.open(ctx, channel, ctx.map.role_of("led", channel), owner, lambda: ctx.backend.led(channel))
 
 
 def open_analog_input(channel: str, *, owner: str | None = None, directory: Path | None = None) -> ADC:
@@ -78,7 +101,7 @@ def open_analog_input(channel: str, *, owner: str | None = None, directory: Path
 
     ctx = current(directory)
     channel = str(channel)
-    return ADC.open(ctx, channel, ctx.map.role_of("adc", channel), owner, lambda: ctx.backend.analog_input(channel))
+    return _devices().ADC.open(ctx, channel, ctx.map.role_of("adc", channel), owner, lambda: ctx.backend.analog_input(channel))
 
 
 def open_edge_counter(name: str = TACHOMETER, *, owner: str | None = None, directory: Path | None = None) -> Tachometer:
@@ -86,7 +109,7 @@ def open_edge_counter(name: str = TACHOMETER, *, owner: str | None = None, direc
     from .context import current
 
     ctx = current(directory)
-    return Tachometer.open(ctx, name, name, owner, lambda: ctx.backend.edge_counter(name))
+    return _devices().Tachometer.open(ctx, name, name, owner, lambda: ctx.backend.edge_counter(name))
 
 
 def open_temperature_sensor(name: str = VIAL_TEMPERATURE, *, owner: str | None = None,
@@ -95,7 +118,7 @@ def open_temperature_sensor(name: str = VIAL_TEMPERATURE, *, owner: str | None =
     from .context import current
 
     ctx = current(directory)
-    return Thermometer.open(ctx, name, name, owner, lambda: ctx.backend.temperature_sensor(name))
+    return _devices().Thermometer.open(ctx, name, name, owner, lambda: ctx.backend.temperature_sensor(name))
 
 
 class DeviceSet:
@@ -134,7 +157,7 @@ class DeviceSet:
     def close(self) -> None:
         """Close every device, outputs first; one failing close does not keep the others open."""
         errors = []
-        for device in sorted(reversed(self._devices), key=lambda d: not isinstance(d, Output)):
+        for device in sorted(reversed(self._devices), key=lambda d: not isinstance(d, _devices().Output)):
             try:
                 device.close()
             except Exception as e:  # noqa: BLE001 - reported after the others are closed

@@ -16,6 +16,6 @@ def register_hardware(register: Any) -> None:
 def config_defaults() -> dict[str, dict[str, str]]:
     from pioreactor_kernel.hardware.hwmap import DEFAULT_MAP
 
-    from .backend import DEFAULT_RPI_CONFIG
+    from .defaults import DEFAULT_RPI_CONFIG
 
     return {**DEFAULT_MAP, "rpi": dict(DEFAULT_RPI_CONFIG)}

@@ -10,13 +10,12 @@ from typing import Any
 
 from pioreactor_kernel.config import ConfigError
 
+from .defaults import DEFAULTS, SECTION, THERMOSTAT_SECTION  # re-exported; import-free for config_defaults
 from .pid import Gains
 from .readings import SensorPolicy
 
 JOB = "temperature_automation"
 KIND = "temperature"
-SECTION = "temperature_automation"
-THERMOSTAT_SECTION = "temperature_automation.thermostat"
 
 # published settings of the job
 TEMPERATURE = "temperature"
@@ -26,23 +25,7 @@ FAULT = "fault"
 
 CUTOFF_EVENT = "HeaterCutOff"
 
-DEFAULTS: dict[str, dict[str, str]] = {
-    SECTION: {
-        "reading_interval_s": "30",
-        "max_temperature_c": "50",
-        "max_heater_duty_percent": "100",
-        "heater_pause_s": "auto",
-        "samples_per_reading": "3",
-        "plausible_min_c": "-5",
-        "plausible_max_c": "100",
-        "max_spread_c": "1.0",
-        "max_bad_readings": "3",
-        "stuck_readings": "20",
-        "stuck_duty_change_percent": "10",
-    },
-    # tuned on the simulator's vial (time constant 300 s, +30 °C at full duty): IMC, lambda ~ 80 s
-    THERMOSTAT_SECTION: {"kp": "12", "ki": "0.04", "kd": "0", "derivative_filter_s": "10"},
-}
+
 
 HEATER_PAUSE_ON_HARDWARE_S = 5.0
 """``heater_pause_s = auto`` off the simulator: the heating plate's own warmth near the sensor

@@ -23,6 +23,6 @@ def register_automations(register: Any) -> None:
 
 @hookimpl
 def config_defaults() -> dict[str, dict[str, str]]:
-    from .config import DEFAULTS
+    from .defaults import DEFAULTS
 
     return {section: dict(values) for section, values in DEFAULTS.items()}
