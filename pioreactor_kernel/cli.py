@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import signal
 import sys
 from typing import Any
@@ -172,8 +173,26 @@ def job_command(reg: Registration) -> click.Command:
         if stop_requested:
             job.clean_up()
         job.block_until_disconnected()
+        _exit_now()
 
     return click.Command(reg.name, params=params, callback=run, help=(job_class.__doc__ or reg.help).strip())
+
+
+def _exit_now(code: int = 0) -> None:
+    """Leave without tearing the interpreter down (70-100 ms here for a job's few hundred modules).
+
+    Called once the job is fully stopped: hardware released, ``disconnected`` acknowledged by
+    the broker, the registry lock freed. Log handlers and standard streams are flushed first;
+    atexit handlers are run explicitly.
+    """
+    import atexit
+
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def _click_type(setting: Any) -> Any:

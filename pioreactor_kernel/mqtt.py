@@ -15,6 +15,7 @@ What it adds to paho:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -133,6 +134,7 @@ class MQTTClient:
         self._closing = False
         self._started = False
         self.dropped_messages = 0
+        self._last_info: paho.MQTTMessageInfo | None = None
         self._last_drop_log = 0.0
         self.reconnects = 0
         self.on_ready: list[Callable[[], None]] = []  # after each (re)connect, once not deaf
@@ -172,6 +174,12 @@ class MQTTClient:
         self._closing = True
         if self._started and self._client.is_connected():
             deadline = time.monotonic() + timeout_s
+            last = self._last_info
+            if last is not None:
+                # woken by the broker's acknowledgement, not by polling (QoS 1 acks come in order);
+                # paho raises for a message first queued while offline: the loop below covers it
+                with contextlib.suppress(RuntimeError, ValueError):
+                    last.wait_for_publish(timeout_s)
             while self._client._out_messages and time.monotonic() < deadline:
                 time.sleep(0.001)
         self._client.disconnect()
@@ -286,6 +294,8 @@ class MQTTClient:
     def publish(self, topic: str, payload: str | bytes | bytearray | float | None, qos: int = 1,
                 retain: bool = False) -> paho.MQTTMessageInfo:
         info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        if qos > 0:
+            self._last_info = info
         if info.rc == paho.MQTT_ERR_QUEUE_SIZE:
             self.dropped_messages += 1
             now = time.monotonic()
