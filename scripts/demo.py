@@ -54,6 +54,9 @@ def write_unit_config(unit: str, index: int, speed: float) -> None:
     (data / "unit_config.ini").write_text(
         f"# written by scripts/demo.py\n[sim]\nspeed = {speed:g}\nseed = {index + 1}\n[cluster]\nleader_name = leader\n"
         f"[growth_rate_calculating]\n# report biological growth rates (1/h of the culture's time)\ntime_scale = {speed:g}\n"
+        "[dosing_automation]\n# the demo skips pump calibration and doses at the nominal flow;\n"
+        "# a real set-up runs `pio calibrate pump --pump media` (and alt_media, waste) instead\n"
+        "allow_uncalibrated = true\n"
     )
 
 
