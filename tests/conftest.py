@@ -57,8 +57,10 @@ def unit(tmp_path, broker, monkeypatch):
     for k in ("PIO_LOAD_PLUGINS", "PIO_DISABLE_PLUGINS"):
         monkeypatch.delenv(k, raising=False)
     _reset()
+    plugins_dir = tmp_path / "data" / "plugins"  # single-file plugins a test drops in
+    plugins_dir.mkdir(parents=True, exist_ok=True)
     yield type("Unit", (), {"name": name, "env": env, "data_dir": tmp_path / "data", "port": broker.port,
-                            "broker": broker, "base": f"pioreactor/{name}/exp1"})
+                            "broker": broker, "base": f"pioreactor/{name}/exp1", "plugins_dir": plugins_dir})
     _reset()
 
 

@@ -54,8 +54,7 @@ class Threshold(Automation):
 
 @pytest.fixture
 def widget(unit, monkeypatch):
-    folder = unit.data_dir / "plugins"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = unit.plugins_dir
     (folder / "widget_plugin.py").write_text(PLUGIN)
     (unit.data_dir / "widget_autos.py").write_text(AUTOMATIONS)
     monkeypatch.syspath_prepend(str(unit.data_dir))

@@ -109,8 +109,7 @@ def test_broker_status_and_an_unreachable_broker_is_a_clear_error(unit, with_tes
 
 
 def test_a_job_refusing_its_start_gives_one_line_not_a_traceback(unit):
-    folder = unit.data_dir / "plugins"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = unit.plugins_dir
     (folder / "picky.py").write_text(
         "from pioreactor_kernel.plugins import hookimpl\n"
         "@hookimpl\ndef register_jobs(register):\n    register('picky', 'picky_job:Picky')\n"
@@ -128,8 +127,7 @@ def test_a_job_refusing_its_start_gives_one_line_not_a_traceback(unit):
 
 
 def test_kill_all_spares_services(unit):
-    folder = unit.data_dir / "plugins"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = unit.plugins_dir
     (folder / "svc.py").write_text(
         "from pioreactor_kernel.plugins import hookimpl\n"
         "@hookimpl\ndef register_jobs(register):\n"

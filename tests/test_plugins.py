@@ -48,8 +48,7 @@ def test_pio_help_imports_no_plugin_job_code(unit, with_test_plugins):
 
 
 def test_a_single_file_plugin_in_the_data_dir_is_loaded(unit):
-    folder = unit.data_dir / "plugins"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = unit.plugins_dir
     (folder / "my_lab.py").write_text(
         "from pioreactor_kernel.plugins import hookimpl\n"
         "@hookimpl\ndef config_defaults():\n    return {'my_lab': {'greeting': 'hi'}}\n"
@@ -62,8 +61,7 @@ def test_a_single_file_plugin_in_the_data_dir_is_loaded(unit):
 
 
 def test_a_plugin_whose_registration_fails_is_undone(unit, monkeypatch):
-    folder = unit.data_dir / "plugins"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = unit.plugins_dir
     (folder / "half.py").write_text(
         "from pioreactor_kernel.plugins import hookimpl\n"
         "@hookimpl\ndef register_jobs(register):\n"
@@ -77,8 +75,7 @@ def test_a_plugin_whose_registration_fails_is_undone(unit, monkeypatch):
 
 
 def test_a_name_registered_twice_fails_the_second_plugin(unit):
-    folder = unit.data_dir / "plugins"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = unit.plugins_dir
     for name in ("a_first", "b_second"):
         (folder / f"{name}.py").write_text(
             "from pioreactor_kernel.plugins import hookimpl\n"
@@ -90,8 +87,7 @@ def test_a_name_registered_twice_fails_the_second_plugin(unit):
 
 
 def test_an_unknown_hook_name_is_reported(unit):
-    folder = unit.data_dir / "plugins"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = unit.plugins_dir
     (folder / "misspelt.py").write_text(
         "from pioreactor_kernel.plugins import hookimpl\n@hookimpl\ndef register_jobz(register):\n    pass\n"
     )
@@ -133,8 +129,7 @@ def test_hook_register_jobs(unit, with_test_plugins):
 
 
 def test_hook_register_automations(unit):
-    folder = unit.data_dir / "plugins"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = unit.plugins_dir
     (folder / "autos.py").write_text(
         "from pioreactor_kernel.plugins import hookimpl\n@hookimpl\ndef register_automations(register):\n"
         "    register('feeding', 'pulse', 'autos_impl:Pulse', help='feeds in pulses')\n"
@@ -180,8 +175,7 @@ def test_hook_job_started(unit, with_test_plugins):
 
 
 def test_hook_job_stopped(unit):
-    folder = unit.data_dir / "plugins"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = unit.plugins_dir
     (folder / "observer.py").write_text(
         "from pioreactor_kernel.plugins import hookimpl\nSTOPPED = []\n"
         "@hookimpl\ndef job_stopped(job):\n    STOPPED.append((job.job_name, job.state))\n"
@@ -198,8 +192,7 @@ def test_hook_job_stopped(unit):
 
 
 def _file_plugin(unit, name, hook, body):
-    folder = unit.data_dir / "plugins"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = unit.plugins_dir
     (folder / f"{name}.py").write_text(
         f"from pioreactor_kernel.plugins import hookimpl\n@hookimpl\ndef {hook}(register):\n    {body}\n"
     )
