@@ -30,3 +30,8 @@ def test_a_placeholder_answers_until_the_real_module_is_loaded_then_the_real_one
         "print(before, after, hashlib.sha1(b'pio').hexdigest()[:6])"
     )
     assert out == "True True ee9a47"  # sha1(b"pio")
+
+
+def test_opening_hardware_does_not_map_openssl():
+    out = _run("import sys, pioreactor_kernel.mqtt, pioreactor_kernel.hardware.leases\nprint('_hashlib' in sys.modules)")
+    assert out == "False"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import sqlite3
 import threading
 import time
@@ -124,7 +123,7 @@ class LeaseKeeper:
 
     def __init__(self, directory: Path, lease_s: float):
         self.directory, self.lease_s = directory, lease_s
-        self.token = f"{os.getpid()}-{secrets.token_hex(6)}"
+        self.token = f"{os.getpid()}-{os.urandom(6).hex()}"  # not secrets: it maps OpenSSL (~3 MB) for nothing
         self._on_revoked: dict[str, Callable[[], None]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
