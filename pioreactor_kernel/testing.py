@@ -84,6 +84,7 @@ class Recorder:
                                  clean_session=clean_session)
         self.client.subscribe(list(topics), self._keep, qos=1)
         self.client.connect(5)
+        self.client.sync()  # retained messages of the subscriptions are all in before the caller looks
 
     def _keep(self, message: Any) -> None:
         with self._lock:

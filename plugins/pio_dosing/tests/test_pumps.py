@@ -119,6 +119,7 @@ def test_the_tracked_vial_is_restored_after_a_restart(unit, recorder):
     late = Recorder(unit.port, f"{unit.base}/bioreactor/#")  # retained: a late subscriber sees the values
     try:
         late.wait_for_value(f"{unit.base}/bioreactor/current_volume_ml", "14.5")
+        assert late.client.sync()  # every retained message of the subscription has arrived
         assert float(late.last(f"{unit.base}/bioreactor/alt_media_fraction")) == pytest.approx(1 / 15, rel=1e-4)
     finally:
         late.close()
