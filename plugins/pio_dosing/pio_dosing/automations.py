@@ -39,22 +39,12 @@ class Turbidostat(DosingAutomation):
     target_od: float | None
     target_normalized_od: float | None
     exchange_volume_ml: float
-    targets = ("target_od", "target_normalized_od")
-    optional = frozenset(targets)
+    one_of = ("target_od", "target_normalized_od")
     parameters = (
         Setting("duration", "float", unit="min", settable=True, minimum=0.001, maximum=24 * 60, default=0.25,
                 description="Minutes between decisions"),
         TARGET_OD, TARGET_NORMALIZED_OD, EXCHANGE_VOLUME_ML,
     )
-
-    def check_parameters(self) -> None:
-        self.exactly_one_of(*self.targets)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in self.targets and "host" in self.__dict__:
-            self.set_one_of(name, value, self.targets)
-        else:
-            super().__setattr__(name, value)
 
     def execute(self) -> AutomationEvent | None:
         target, what, od = self.od_target()
@@ -77,8 +67,7 @@ class Chemostat(DosingAutomation):
     automation_name = "chemostat"
     exchange_volume_ml: float | None
     dilution_rate: float | None
-    volumes = ("exchange_volume_ml", "dilution_rate")
-    optional = frozenset(volumes)
+    one_of = ("exchange_volume_ml", "dilution_rate")
     parameters = (
         Setting("duration", "float", unit="min", settable=True, minimum=0.001, maximum=24 * 60, default=20.0,
                 description="Minutes between decisions"),
@@ -87,15 +76,6 @@ class Chemostat(DosingAutomation):
         Setting("dilution_rate", "float", unit="1/h", settable=True, minimum=0.0001, maximum=100000.0,
                 description="Chemostat dilution rate D; sets the volume per interval"),
     )
-
-    def check_parameters(self) -> None:
-        self.exactly_one_of(*self.volumes)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in self.volumes and "host" in self.__dict__:
-            self.set_one_of(name, value, self.volumes)
-        else:
-            super().__setattr__(name, value)
 
     def volume_per_interval_ml(self) -> float:
         if self.exchange_volume_ml is not None:

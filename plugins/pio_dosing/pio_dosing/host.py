@@ -122,6 +122,7 @@ class DosingAutomation(Automation):
 
     kind = names.KIND
     optional: ClassVar[frozenset[str]] = frozenset()  # parameters that may stay unset (None)
+    one_of: ClassVar[tuple[str, ...]] = ()  # an either-or group: exactly one set; setting one live clears the rest
     host: DosingAutomationHost
 
     def __init__(self, host: DosingAutomationHost, **params: Any) -> None:
@@ -135,13 +136,21 @@ class DosingAutomation(Automation):
                                  f"(it takes: {', '.join(declared)})")
         for name, setting in declared.items():
             value = params.get(name, setting.default)
-            if value is None and name not in self.optional and name != "duration":
+            if value is None and name not in self.optional and name not in self.one_of and name != "duration":
                 raise InvalidSetting(f"{self.automation_name}: parameter {name} is required ({setting.help_text()})")
             object.__setattr__(self, name, None if value is None else setting.parse(value))
         self.check_parameters()
 
     def check_parameters(self) -> None:
         """Refuse combinations of parameters that make no sense (raise InvalidSetting)."""
+        if self.one_of:
+            self.exactly_one_of(*self.one_of)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in self.one_of and "host" in self.__dict__:
+            self.set_one_of(name, value, self.one_of)
+        else:
+            super().__setattr__(name, value)
 
     def exactly_one_of(self, *names_: str) -> str:
         given = [n for n in names_ if getattr(self, n, None) is not None]

@@ -45,8 +45,7 @@ class PIDMorbidostat(DosingAutomation):
     target_normalized_od: float | None
     exchange_volume_ml: float
     pid: PID
-    targets = ("target_od", "target_normalized_od")
-    optional = frozenset(targets)
+    one_of = ("target_od", "target_normalized_od")
     parameters = (
         Setting("duration", "float", unit="min", settable=True, minimum=0.001, maximum=24 * 60, default=5.0,
                 description="Minutes between decisions"),
@@ -60,15 +59,6 @@ class PIDMorbidostat(DosingAutomation):
         section = names.MORBIDOSTAT_SECTION
         gains = [self.config.getfloat(section, k, d) for k, d in (("kp", 0.5), ("ki", 0.5), ("kd", 0.0))]
         object.__setattr__(self, "pid", PID(*(float(g or 0.0) for g in gains)))
-
-    def check_parameters(self) -> None:
-        self.exactly_one_of(*self.targets)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in self.targets and "host" in self.__dict__:
-            self.set_one_of(name, value, self.targets)
-        else:
-            super().__setattr__(name, value)
 
     def execute(self) -> AutomationEvent:
         target, what, od = self.od_target()
