@@ -9,12 +9,11 @@ piecewise-linear interpolation), so any process can evaluate it without the plug
 from __future__ import annotations
 
 import bisect
+import json
 import os
 import re
 from pathlib import Path
 from typing import Any
-
-import msgspec
 
 from .paths import sub_dir
 from .timestamps import current_utc_timestamp
@@ -26,20 +25,93 @@ class CalibrationError(ValueError):
     pass
 
 
-class Calibration(msgspec.Struct, kw_only=True):
-    device: str  # e.g. "stirring", "od90", "media_pump"
+_FIELDS: dict[str, tuple[type, Any]] = {
+    # name: (type, default; ... = required)
+    "device": (str, ...),  # e.g. "stirring", "od90", "media_pump"
+    "name": (str, ...),
+    "calibration_type": (str, ...),  # e.g. "stirring", "od", "pump"
+    "x": (str, ...),  # what the curve takes, e.g. "duty_cycle"
+    "y": (str, ...),  # what it gives, e.g. "rpm"
+    "x_unit": (str, ""),
+    "y_unit": (str, ""),
+    "recorded_x": (list, list),
+    "recorded_y": (list, list),
+    "curve_type": (str, "poly"),  # poly | monotone
+    "curve_data": (list, list),
+    "created_at": (str, current_utc_timestamp),
+    "meta": (dict, dict),
+}
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+class Calibration:
+    """One calibration: measured pairs and a fitted curve. Keyword-only; types checked on creation.
+
+    A plain class with JSON (de)serialisation rather than a schema library: every job that
+    reads its device's calibration imports this module, so it costs nothing to import.
+    """
+
+    __slots__ = tuple(_FIELDS)
+    device: str
     name: str
-    calibration_type: str  # e.g. "stirring", "od", "pump"
-    x: str  # what the curve takes, e.g. "duty_cycle"
-    y: str  # what it gives, e.g. "rpm"
-    x_unit: str = ""
-    y_unit: str = ""
-    recorded_x: list[float] = []
-    recorded_y: list[float] = []
-    curve_type: str = "poly"  # poly | monotone
-    curve_data: list[float | list[float]] = []
-    created_at: str = msgspec.field(default_factory=current_utc_timestamp)
-    meta: dict[str, Any] = {}
+    calibration_type: str
+    x: str
+    y: str
+    x_unit: str
+    y_unit: str
+    recorded_x: list[float]
+    recorded_y: list[float]
+    curve_type: str
+    curve_data: list[float | list[float]]
+    created_at: str
+    meta: dict[str, Any]
+
+    def __init__(self, **fields: Any) -> None:
+        unknown = set(fields) - set(_FIELDS)
+        if unknown:
+            raise CalibrationError(f"unknown calibration field(s): {', '.join(sorted(unknown))}")
+        for key, (kind, default) in _FIELDS.items():
+            if key in fields:
+                value = fields[key]
+            elif default is ...:
+                raise CalibrationError(f"a calibration needs {key!r}")
+            else:
+                value = default() if callable(default) else default
+            if not isinstance(value, kind):
+                raise CalibrationError(f"calibration field {key!r}: expected {kind.__name__}, got {value!r:.60}")
+            object.__setattr__(self, key, value)
+        for key in ("recorded_x", "recorded_y"):
+            if not all(_number(v) for v in getattr(self, key)):
+                raise CalibrationError(f"calibration field {key!r}: expected a list of numbers")
+        if not all(_number(v) or (isinstance(v, list) and all(_number(w) for w in v)) for v in self.curve_data):
+            raise CalibrationError("calibration field 'curve_data': expected numbers or lists of numbers")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in _FIELDS}
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> Calibration:
+        try:
+            fields = json.loads(data)
+        except ValueError as e:
+            raise CalibrationError(f"not JSON: {e}") from None
+        if not isinstance(fields, dict):
+            raise CalibrationError("expected a JSON object")
+        return cls(**fields)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Calibration) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Calibration({', '.join(f'{k}={v!r}' for k, v in self.to_dict().items())})"
 
     def predict(self, x: float) -> float:
         """y for x on the fitted curve (extrapolates a poly; clamps a monotone at its ends)."""
@@ -84,7 +156,7 @@ def save(calibration: Calibration, *, activate: bool = True) -> Path:
     _check("name", calibration.name)
     path = _device_dir(calibration.device) / f"{calibration.name}.json"
     tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(msgspec.json.format(msgspec.json.encode(calibration)))
+    tmp.write_text(calibration.to_json())
     tmp.replace(path)
     if activate:
         set_active(calibration.device, calibration.name)
@@ -97,8 +169,8 @@ def load(device: str, name: str) -> Calibration:
         names = ", ".join(list_names(device)) or "none"
         raise CalibrationError(f"no calibration {name!r} for device {device!r} (known: {names})")
     try:
-        return msgspec.json.decode(path.read_bytes(), type=Calibration)
-    except msgspec.DecodeError as e:
+        return Calibration.from_json(path.read_bytes())
+    except CalibrationError as e:
         raise CalibrationError(f"{path} is not a valid calibration: {e}") from None
 
 

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
-import os
-import signal
 import sys
 from typing import Any
 
@@ -124,17 +121,12 @@ class RunGroup(click.Group):
 
 def job_command(reg: Registration) -> click.Command:
     """A click command for a BackgroundJob class: one option per CLI setting it declares."""
-    from .hardware.protocols import HardwareError
-    from .mqtt import BrokerUnavailable
-    from .registry import JobAlreadyRunning
-    from .settings import Setting
+    from . import launch
 
     job_class = reg.load()
-    cli_settings: list[Setting] = job_class.cli_settings() if hasattr(job_class, "cli_settings") else [
-        s for s in job_class.published_settings if s.settable
-    ]
+    settings = launch.cli_settings(job_class)
     params: list[click.Parameter] = []
-    for setting in cli_settings:
+    for setting in settings:
         params.append(click.Option(
             [f"--{setting.name.replace('_', '-')}", setting.name],
             type=_click_type(setting),
@@ -145,54 +137,18 @@ def job_command(reg: Registration) -> click.Command:
 
     def run(**options: Any) -> None:
         kwargs = {k: v for k, v in options.items() if v is not None}
-        for setting in cli_settings:
+        for setting in settings:
             if setting.name in kwargs:
                 try:
                     kwargs[setting.name] = setting.parse(kwargs[setting.name])
                 except ValueError as e:
                     raise click.BadParameter(str(e)) from None
-        # a SIGINT/SIGTERM while the job is starting stops it cleanly once it exists
-        started: list[Any] = []
-        stop_requested = False
-
-        def stop_early(signum: int, frame: Any) -> None:
-            nonlocal stop_requested
-            stop_requested = True
-            if started:
-                started[0].clean_up()
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, stop_early)
         try:
-            job = job_class(**kwargs)
-            started.append(job)
-        except (JobAlreadyRunning, BrokerUnavailable, HardwareError, ValueError) as e:
-            # what a user can act on (a busy channel, a refused value): one line, not a traceback
-            logging.getLogger("pioreactor").debug("%s failed to start", reg.name, exc_info=True)
+            launch.run(reg.name, job_class, kwargs)
+        except launch.LaunchError as e:
             raise click.ClickException(str(e)) from None
-        if stop_requested:
-            job.clean_up()
-        job.block_until_disconnected()
-        _exit_now()
 
     return click.Command(reg.name, params=params, callback=run, help=(job_class.__doc__ or reg.help).strip())
-
-
-def _exit_now(code: int = 0) -> None:
-    """Leave without tearing the interpreter down (70-100 ms here for a job's few hundred modules).
-
-    Called once the job is fully stopped: hardware released, ``disconnected`` acknowledged by
-    the broker, the registry lock freed. Log handlers and standard streams are flushed first;
-    atexit handlers are run explicitly.
-    """
-    import atexit
-
-    atexit._run_exitfuncs()
-    logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    os._exit(code)
 
 
 def _click_type(setting: Any) -> Any:
@@ -233,6 +189,5 @@ def _store_fast_outputs(cli: PioGroup) -> None:
             cli.main(args=args, prog_name="pio", standalone_mode=False)
         outputs[key] = buffer.getvalue()
     manager = plugin_manager()
-    files = [(m.__file__, entry._mtime(m.__file__)) for m in manager.pm.get_plugins() if getattr(m, "__file__", None)]
-    entry.save_index({"fingerprint": entry.base_fingerprint(), "files": files, "outputs": outputs,
-                      "entry_points": manager.entry_points})
+    entry.save_index({"fingerprint": entry.base_fingerprint(), "files": manager.plugin_files(), "outputs": outputs,
+                      "entry_points": manager.entry_points, "jobs": manager.job_index()})

@@ -7,8 +7,9 @@ it through the real click CLI and stores it with a fingerprint of those inputs (
 selection variables; the terminal width). Later runs whose fingerprint matches print it
 without importing click, pluggy or importlib.metadata. Anything else goes to ``cli.main``.
 
-The same index also keeps the discovered entry points, so every ``pio`` command (job launch
-included) skips scanning every installed distribution's metadata.
+The same index also keeps the discovered entry points, so every ``pio`` command skips
+scanning every installed distribution's metadata, and the registered jobs, so that
+``pio run <job> --option value ...`` starts the job without importing click (launch.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import marshal
 import os
 import sys
 
-INDEX_VERSION = 2
+INDEX_VERSION = 3
 FAST_ARGS = {("--help",): "help", ("-h",): "help", (): "help", ("version",): "version"}
 SELECTION_ENV = ("PIO_LOAD_PLUGINS", "PIO_DISABLE_PLUGINS", "PIO__plugins__disabled", "PIO__PLUGINS__DISABLED")
 
@@ -47,7 +48,9 @@ def base_fingerprint() -> tuple:
     return (
         INDEX_VERSION,
         sys.version_info[:2],
-        tuple((p, _mtime(p)) for p in sys.path if p),
+        # sys.path[0] is the script's folder or the working directory (``python -m``): it differs
+        # between ``pio`` and the kernel's own ``-m`` subprocesses and holds no installed plugin
+        tuple((p, _mtime(p)) for p in sys.path[1:] if p),
         _mtime(os.path.join(d, "plugins")),
         _mtime(os.path.join(d, "config.ini")),
         _mtime(os.path.join(d, "unit_config.ini")),
@@ -84,7 +87,15 @@ def save_index(index: dict) -> None:
 
 
 def main() -> None:
-    key = FAST_ARGS.get(tuple(sys.argv[1:]))
+    args = sys.argv[1:]
+    if len(args) >= 2 and args[0] == "run" and not args[1].startswith("-"):
+        index = load_index()
+        job = index and index.get("jobs", {}).get(args[1])
+        if job and job[1] == "job":
+            from .launch import fast_run
+
+            fast_run(job[0], args[1], args[2:])  # returns only if click must read the command line
+    key = FAST_ARGS.get(tuple(args))
     if key is not None:
         index = load_index()
         text = index and index.get("outputs", {}).get(key)

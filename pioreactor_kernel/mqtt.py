@@ -20,7 +20,6 @@ import logging
 import os
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +40,10 @@ class _NeverRaised(Exception):
 defer_module("ssl", until_loaded={"SSLWantReadError": _NeverRaised, "SSLWantWriteError": _NeverRaised})
 # hashlib maps OpenSSL's libcrypto (~3.3 MB RSS); paho uses it only for the websocket handshake.
 defer_module("hashlib")
+# paho makes a random client id with uuid when given none (we always give one), and reads
+# platform.system() once at import: uuid and platform cost ~4 ms of every job's start-up.
+defer_module("uuid")
+defer_module("platform", until_loaded={"system": lambda: os.uname().sysname})
 import paho.mqtt.client as paho  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 from paho.mqtt.reasoncodes import ReasonCode  # noqa: E402
@@ -101,7 +104,7 @@ class MQTTClient:
         max_inflight: int = 100,
     ) -> None:
         self.address = address or BrokerAddress.from_config()
-        self.client_id = client_id or f"pio-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.client_id = client_id or f"pio-{os.getpid()}-{os.urandom(4).hex()}"
         self.clean_session = clean_session
         self._client = paho.Client(
             CallbackAPIVersion.VERSION2,
@@ -316,7 +319,7 @@ class MQTTClient:
         """
         echo = f"pio-sync/{self.client_id}"  # outside pioreactor/#: not part of the event log
         arrived = threading.Event()
-        token = uuid.uuid4().hex
+        token = os.urandom(16).hex()
 
         def on_echo(message: Message) -> None:
             if message.payload.decode(errors="replace") == token:

@@ -110,7 +110,28 @@ class PioPluginManager:
                 info.status = "disabled"
                 continue
             self._load_one(info, loader)
+        self._remember()
         return self
+
+    def job_index(self) -> dict[str, tuple[str, str]]:
+        """name -> ("module:Class", kind) of every job and action registered by import path."""
+        return {name: (reg.target, str(reg.extra.get("kind", "job")))
+                for name, reg in self.jobs.items() if isinstance(reg.target, str)}
+
+    def plugin_files(self) -> list[tuple[str, int]]:
+        from . import entry
+
+        return [(m.__file__, entry._mtime(m.__file__)) for m in self.pm.get_plugins() if getattr(m, "__file__", None)]
+
+    def _remember(self) -> None:
+        """Keep the jobs found in entry.py's start-up index: ``pio run <job>`` starts from it next time."""
+        from . import entry
+
+        index = entry.load_index()
+        if index is not None and "jobs" in index:
+            return
+        entry.save_index({**(index or {}), "fingerprint": entry.base_fingerprint(), "files": self.plugin_files(),
+                          "entry_points": self.entry_points, "jobs": self.job_index()})
 
     def _load_one(self, info: PluginInfo, loader: Callable[[], ModuleType]) -> None:
         start = time.perf_counter()

@@ -56,5 +56,9 @@ if [[ ! -f "$stamp" && ! -f ".venv/.installed-$digest-1" ]]; then   # a test ins
   touch "$stamp"
 fi
 
+# bytecode for our own (editable) sources: pip compiles what it installs, not a source tree, and
+# with PYTHONDONTWRITEBYTECODE set (common in containers) every `pio` would compile them again
+$VPY -m compileall -q -j 0 pioreactor_kernel plugins/*/pio_* >/dev/null || true
+
 # the web UI's front end: npm packages pinned by its lockfile, built into the package (never committed)
 if [[ -f plugins/pio_ui/build.sh ]]; then bash plugins/pio_ui/build.sh; fi

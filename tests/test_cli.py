@@ -162,3 +162,28 @@ def test_sigint_right_after_ready_still_stops_cleanly(unit, with_test_plugins, r
         proc.send_signal(signal.SIGINT)  # may land before the main thread waits for signals
         assert proc.wait(10) == 0, proc.stderr.read()
         recorder.wait_for_value(f"{unit.base}/counter/$state", "disconnected")
+
+
+def test_a_job_with_simple_options_starts_without_the_click_cli(unit, with_test_plugins, recorder):
+    """entry.py's fast path: a known job and valid `--option value` pairs skip the click CLI (launch.py)."""
+    import signal
+
+    pio("version", check=True)  # the first command indexes the installed jobs
+    proc = spawn_pio("run", "counter", "--step", "3", "--mode=slow", env={"PYTHONPROFILEIMPORTTIME": "1"})
+    recorder.wait_for_value(f"{unit.base}/counter/$state", "ready")
+    assert recorder.last(f"{unit.base}/counter/step") == "3"
+    assert recorder.last(f"{unit.base}/counter/mode") == "slow"
+    assert recorder.last(f"{unit.base}/counter/target_rpm") == "500.0"  # the declared default, as click passes it
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(10) == 0
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.read().splitlines() if line.startswith("import time:")}
+    assert "pioreactor_kernel.launch" in imported and "pioreactor_kernel.cli" not in imported
+
+
+def test_the_fast_path_hands_anything_unusual_to_click(unit, with_test_plugins):
+    pio("version", check=True)
+    r = pio("run", "counter", "--step", "2.5")  # click's INTEGER refuses what Setting.parse would round
+    assert r.returncode == 2 and "is not a valid integer" in r.stderr
+    r = pio("run", "counter", "--bogus", "1")
+    assert r.returncode == 2 and "No such option '--bogus'" in r.stderr
+    assert "--target-rpm" in pio("run", "counter", "--help").stdout

@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -99,6 +98,8 @@ def stop(directory: Path | None = None, timeout_s: float = 5.0) -> None:
 
 
 def _spawn(directory: Path) -> None:
+    import subprocess  # only the job that finds no watchdog running pays for it
+
     (directory / "logs").mkdir(parents=True, exist_ok=True)
     with open(directory / "logs" / LOG_FILE, "ab") as log:
         proc = subprocess.Popen(

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+
+from .records import Record
 
 PUMP_ROLES = ("media", "alt_media", "waste")
 
 
-@dataclass
-class Params:
+class Params(Record):
     """Everything configurable, from ``[sim]`` (names are the config keys)."""
 
     seed: str = ""
@@ -71,11 +71,11 @@ class Params:
     @classmethod
     def from_mapping(cls, values: dict[str, str]) -> Params:
         params = cls()
-        for f in fields(cls):
-            raw = values.get(f.name)
+        for name in cls.field_names():
+            raw = values.get(name)
             if raw is None or raw == "":
                 continue
-            default = getattr(params, f.name)
+            default = getattr(params, name)
             try:
                 if isinstance(default, bool):
                     value: Any = raw.strip().lower() in ("1", "true", "yes", "on")
@@ -86,15 +86,14 @@ class Params:
                 else:
                     value = raw.strip()
             except ValueError:
-                raise ValueError(f"[sim] {f.name} = {raw!r} is not a number") from None
-            setattr(params, f.name, value)
+                raise ValueError(f"[sim] {name} = {raw!r} is not a number") from None
+            setattr(params, name, value)
         if params.speed <= 0 or params.heat_speed <= 0:
             raise ValueError("[sim] speed and heat_speed must be positive")
         return params
 
 
-@dataclass
-class Draws:
+class Draws(Record):
     """Per-unit hidden constants, drawn once from the seed and the unit's name."""
 
     sensitivity: dict[str, float]  # per photodiode angle
@@ -118,8 +117,7 @@ class Draws:
         )
 
 
-@dataclass
-class State:
+class State(Record):
     """The true state of one vial; ``t`` is the wall-clock time it describes."""
 
     t: float
@@ -130,10 +128,10 @@ class State:
     temperature_c: float
     rpm: float = 0.0
     tach_pulses: float = 0.0
-    pwm: dict[str, float] = field(default_factory=dict)  # channel -> duty %
-    led: dict[str, float] = field(default_factory=dict)  # channel -> intensity %
-    residual: dict[str, float] = field(default_factory=dict)  # ADC channel -> correlated noise
-    last_read_t: dict[str, float] = field(default_factory=dict)
+    pwm: dict[str, float] = {}  # channel -> duty %
+    led: dict[str, float] = {}  # channel -> intensity %
+    residual: dict[str, float] = {}  # ADC channel -> correlated noise
+    last_read_t: dict[str, float] = {}
     media_in_ml: float = 0.0
     alt_media_in_ml: float = 0.0
     waste_out_ml: float = 0.0
@@ -146,12 +144,8 @@ class State:
         return cls(t=t, od=p.initial_od, q=q0, volume_ml=p.initial_volume_ml, alt_media_fraction=0.0,
                    temperature_c=p.ambient_c + d.ambient_offset_c)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
-
-@dataclass(frozen=True)
-class Roles:
+class Roles(Record):
     """Which PWM/LED channel plays which part, from the hardware map."""
 
     pwm: dict[str, str]  # role -> PWM channel

@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
 
 from .physics import Draws, Params, Roles, State, advance
@@ -48,7 +47,7 @@ class SimStore:
             draws = Draws.draw(random.Random(f"{seed}:{self.unit}:draws"), self.params)
             state = State.initial(self.clock(), self.params, draws)
             self.conn.execute("INSERT INTO vial VALUES (1, ?, ?, ?, ?)",
-                              (seed, self.unit, json.dumps(asdict(draws)), json.dumps(state.to_dict())))
+                              (seed, self.unit, json.dumps(draws.to_dict()), json.dumps(state.to_dict())))
             return seed, draws, state
         if self._draws_cache is None or self._draws_cache[0] != row[1]:
             self._draws_cache = (row[1], Draws(**json.loads(row[1])))
@@ -89,7 +88,7 @@ class SimStore:
 
         with self.step() as (state, _):
             out: dict[str, object] = state.to_dict()
-            out.update(seed=self.seed, unit=self.unit, draws=asdict(self.draws),
+            out.update(seed=self.seed, unit=self.unit, draws=self.draws.to_dict(),
                        growth_rate_per_h=growth_rate_per_h(state, self.params),
                        temperature_factor=cardinal_temperature_factor(state.temperature_c, self.params),
                        speed=self.params.speed, heat_speed=self.params.heat_speed)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 
 import pio_sim
@@ -43,7 +42,7 @@ def scale_motor_gain(factor: float, data_dir: Path | None = None) -> None:
     try:
         store = backend.store
         with store.step():
-            draws = asdict(store.draws)
+            draws = store.draws.to_dict()
             draws["stirring_gain"] *= factor
             store.conn.execute("UPDATE vial SET draws = ? WHERE id = 1", (json.dumps(draws),))
     finally:
