@@ -91,39 +91,65 @@ class BatchWriter:
     # ------------------------------------------------------------------ messages
     def add(self, topic: bytes, payload: bytes) -> None:
         """Turn one message into pending rows; never raises for a bad message."""
-        self.received += 1
+        self.add_many(topic, [payload])
+
+    def add_many(self, topic: bytes, payloads: list[bytes]) -> None:
+        """Turn messages of one topic (in arrival order) into pending rows; never raises for a bad message.
+
+        A parser with ``parse_many`` reads them all in one call; if that fails (a bad payload among
+        them), they are read one by one, so that only the bad ones are refused.
+        """
+        self.received += len(payloads)
         routes = self._routes.get(topic)
         if routes is None:
             routes = self._route(topic)
         if not routes:
-            self.unrouted += 1
+            self.unrouted += len(payloads)
             return
-        if len(payload) > self.max_payload_bytes:
-            self.refusals.add(topic.decode(errors="replace"),
-                              f"payload of {len(payload)} bytes is over [leader] max_payload_bytes = {self.max_payload_bytes}")
-            return
-        for parsed_topic, parse, inserter, pending, state_key in routes:
-            if state_key is not None:
-                digest = hashlib.blake2b(payload, digest_size=16).hexdigest() if payload else _EMPTY
-                if self._last_values.get(state_key) == digest:
+        if max(map(len, payloads)) > self.max_payload_bytes:
+            payloads = self._refuse_oversized(topic, payloads)
+            if not payloads:
+                return
+        for parsed_topic, parser, inserter, pending, state_key in routes:
+            if state_key is None and parser.parse_many is not None and b"" not in payloads:
+                try:
+                    pending.extend(parser.parse_many(parsed_topic, payloads))
+                    self.pending_rows += len(payloads)
                     continue
-                self._last_values[state_key] = self._state_changes[state_key] = digest
-            if not payload:
-                continue  # a retained value cleared: nothing to store
-            try:
-                value = parse(parsed_topic, payload)
-                if value is None:
+                except Exception:  # noqa: BLE001, S112 - one of them is bad: read them one by one
+                    pass
+            for payload in payloads:
+                if state_key is not None:
+                    digest = hashlib.blake2b(payload, digest_size=16).hexdigest() if payload else _EMPTY
+                    if self._last_values.get(state_key) == digest:
+                        continue
+                    self._last_values[state_key] = self._state_changes[state_key] = digest
+                if not payload:
+                    continue  # a retained value cleared: nothing to store
+                try:
+                    value = parser.parse(parsed_topic, payload)
+                    if value is None:
+                        continue
+                    if type(value) is tuple and len(value) == inserter.width:
+                        pending.append(value)
+                    elif type(value) is list:
+                        pending.extend([inserter.row(v) for v in value])
+                    else:
+                        pending.append(inserter.row(value))
+                except Exception as e:  # noqa: BLE001 - any parser failure is the payload's fault
+                    self.refusals.add(topic.decode(errors="replace"), f"{type(e).__name__}: {e}")
                     continue
-                if type(value) is tuple and len(value) == inserter.width:
-                    pending.append(value)
-                elif type(value) is list:
-                    pending.extend([inserter.row(v) for v in value])
-                else:
-                    pending.append(inserter.row(value))
-            except Exception as e:  # noqa: BLE001 - any parser failure is the payload's fault
-                self.refusals.add(topic.decode(errors="replace"), f"{type(e).__name__}: {e}")
-                continue
-            self.pending_rows += 1
+                self.pending_rows += 1
+
+    def _refuse_oversized(self, topic: bytes, payloads: list[bytes]) -> list[bytes]:
+        kept = []
+        for payload in payloads:
+            if len(payload) > self.max_payload_bytes:
+                self.refusals.add(topic.decode(errors="replace"), f"payload of {len(payload)} bytes is over "
+                                  f"[leader] max_payload_bytes = {self.max_payload_bytes}")
+            else:
+                kept.append(payload)
+        return kept
 
     def _route(self, raw_topic: bytes) -> tuple[tuple[Any, ...], ...]:
         if len(self._routes) >= self.MAX_CACHED_TOPICS:
@@ -133,7 +159,7 @@ class BatchWriter:
         if not matches:
             matches = [p for f, p in self._parsers if p.fallback and topic_matches_sub(f, topic)]
         parsed = parse_topic(topic) or Topic("", "", None, tuple(topic.split("/")))
-        routes = tuple((parsed, p.parse, self._inserters[p.model], self._pending[self._inserters[p.model]],
+        routes = tuple((parsed, p, self._inserters[p.model], self._pending[self._inserters[p.model]],
                         topic if p.changes_only else None) for p in matches)
         self._routes[raw_topic] = routes
         experiment = parsed.experiment

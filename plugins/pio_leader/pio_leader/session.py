@@ -4,10 +4,11 @@ Why not paho (which every other part of the stack uses): paho's loop reads one p
 ``select()`` and wakes for every PUBACK it sends, which caps a QoS 1 subscriber at about 6,500
 messages/s on a small machine; and MQTT 3.1.1 leaves the number of unacknowledged messages to
 the broker's ``max_inflight_messages``. This client reads the socket in large chunks, parses
-every complete packet of a chunk, and acknowledges only when told to (after the database
-commit), in order, many PUBACKs per ``send``. MQTT 5 lets it ask for a large *receive maximum*
-and a session that outlives the connection, so whatever arrives while the writer is down,
-busy or killed is redelivered.
+every complete packet of a chunk into an *inbox* (payloads grouped by topic, in arrival order
+within a topic, and the packet ids to acknowledge, in arrival order), and acknowledges only when
+told to (after the database commit), in order, many PUBACKs per ``send``. MQTT 5 lets it ask for
+a large *receive maximum* and a session that outlives the connection, so whatever arrives while
+the writer is down, busy or killed is redelivered.
 
 Only what the writer needs: CONNECT (clean start off, session expiry, receive maximum,
 maximum packet size), SUBSCRIBE at QoS 1 (retained messages only for a new subscription),
@@ -30,8 +31,8 @@ class ConnectionLost(ConnectionError):
     pass
 
 
-Publish = tuple[bytes, bytes, bytes | None]
-"""(topic, payload, the PUBACK to send once stored or None for QoS 0): a plain tuple, the hot path."""
+Inbox = dict[bytes, list[bytes]]
+"""topic -> payloads, in arrival order within the topic (the order of the topics does not matter)."""
 
 
 def _varint(n: int) -> bytes:
@@ -41,6 +42,9 @@ def _varint(n: int) -> bytes:
         out.append(byte | 0x80 if n else byte)
         if not n:
             return bytes(out)
+
+
+_PUBACK = b"\x40\x02"  # PUBACK, remaining length 2: the packet id follows (reason code 0 omitted)
 
 
 def _utf8(s: bytes) -> bytes:
@@ -56,7 +60,9 @@ class PersistentSession:
         self.receive_maximum, self.session_expiry_s, self.max_packet_bytes = receive_maximum, session_expiry_s, max_packet_bytes
         self._sock: socket.socket | None = None
         self._buf = b""
-        self._early: list[Publish] = []
+        self._inbox: Inbox = {}
+        self._packet_ids: list[bytes] = []  # of the QoS 1 messages in the inbox, in arrival order
+        self._inbox_count = 0
         self._last_sent = self._last_received = 0.0
         self._ping_outstanding = False
         self._send_lock = threading.Lock()
@@ -71,7 +77,8 @@ class PersistentSession:
         sock = socket.create_connection((a.host, a.port), timeout=timeout_s)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-        self._sock, self._buf, self._early = sock, b"", []
+        self._sock, self._buf = sock, b""
+        self._inbox, self._packet_ids, self._inbox_count = {}, [], 0  # unacknowledged: the broker resends them
         self.generation += 1
         props = (b"\x11" + struct.pack("!I", self.session_expiry_s) + b"\x21" + struct.pack("!H", self.receive_maximum)
                  + b"\x27" + struct.pack("!I", self.max_packet_bytes))
@@ -133,21 +140,20 @@ class PersistentSession:
             sock.close()
 
     # ------------------------------------------------------------------ traffic
-    def read(self, timeout_s: float) -> list[Publish]:
-        """Messages that arrived (waits up to ``timeout_s`` for the first bytes); [] when idle."""
-        if self._early:
-            early, self._early = self._early, []
-            return early
+    def read(self, timeout_s: float) -> int:
+        """Read what has arrived into the inbox (waits up to ``timeout_s`` for the first bytes).
+
+        Returns how many messages this read added (0 when idle); :meth:`take` hands them over.
+        """
         sock = self._require()
         self._keep_alive()
-        # the socket stays blocking (the other thread's sendall must not stop halfway): peek without
-        # waiting, or wait in select()
+        # the socket stays blocking (a sendall must not stop halfway): peek without waiting, or wait in select()
         try:
             if timeout_s > 0 and not select.select([sock], [], [], timeout_s)[0]:
-                return []
+                return 0
             data = sock.recv(self.RECV_BYTES, socket.MSG_DONTWAIT)
         except BlockingIOError:
-            return []
+            return 0
         except OSError as e:
             self.close(send_disconnect=False)
             raise ConnectionLost(f"connection to the MQTT broker lost: {e}") from None
@@ -156,19 +162,31 @@ class PersistentSession:
             raise ConnectionLost("the MQTT broker closed the connection")
         self._last_received = time.monotonic()
         self._ping_outstanding = False
-        return self._parse(data, None)
+        before = self._inbox_count
+        self._parse(data, None)
+        return self._inbox_count - before
 
-    def ack(self, acks: list[bytes], generation: int) -> bool:
-        """Send the PUBACKs (in the order the messages arrived) if the connection they came on is still up.
+    @property
+    def pending(self) -> int:
+        """Messages in the inbox (read, not yet taken)."""
+        return self._inbox_count
 
-        Safe from another thread than the reader's; a failure is left for the reader to notice.
+    def take(self) -> tuple[Inbox, list[bytes], int]:
+        """Hand over the inbox: (payloads by topic, packet ids to acknowledge, connection generation)."""
+        taken = self._inbox, self._packet_ids, self.generation
+        self._inbox, self._packet_ids, self._inbox_count = {}, [], 0
+        return taken
+
+    def ack(self, packet_ids: list[bytes], generation: int) -> bool:
+        """Send the PUBACKs of ``packet_ids`` (in the order the messages arrived: MQTT requires it) if the
+        connection they came on is still up. A failure is left for the next read to notice.
         """
         sock = self._sock
-        if not acks or sock is None or generation != self.generation:
+        if not packet_ids or sock is None or generation != self.generation:
             return False
         try:
             with self._send_lock:
-                sock.sendall(b"".join(acks))
+                sock.sendall(_PUBACK + _PUBACK.join(packet_ids))
         except OSError:
             return False
         self._last_sent = time.monotonic()
@@ -204,7 +222,7 @@ class PersistentSession:
         return self._sock
 
     def _await(self, packet_type: int, deadline: float) -> bytes:
-        """Read until a packet of ``packet_type`` arrives; publishes meanwhile are kept for ``read``."""
+        """Read until a packet of ``packet_type`` arrives; publishes meanwhile go to the inbox."""
         sock = self._require()
         found: list[bytes] = []
         while not found:
@@ -222,13 +240,14 @@ class PersistentSession:
                 self.close(send_disconnect=False)
                 raise ConnectionLost("the MQTT broker closed the connection")
             self._last_received = time.monotonic()
-            self._early.extend(self._parse(data, (packet_type, found)))
+            self._parse(data, (packet_type, found))
         return found[0]
 
-    def _parse(self, data: bytes, wanted: tuple[int, list[bytes]] | None) -> list[Publish]:
+    def _parse(self, data: bytes, wanted: tuple[int, list[bytes]] | None) -> None:
+        """Every complete packet of the buffer: publishes into the inbox, ``wanted`` packets into its list."""
         buf = self._buf + data if self._buf else data
-        out: list[Publish] = []
-        append = out.append
+        inbox, packet_ids = self._inbox, self._packet_ids
+        count = 0
         i, end = 0, len(buf)
         while i + 1 < end:
             header = buf[i]
@@ -245,18 +264,15 @@ class PersistentSession:
                 break
             if j + length > end:
                 break
-            kind = header & 0xF0
-            if kind == 0x30:
-                topic_end = j + 2 + ((buf[j] << 8) | buf[j + 1])
-                qos = (header >> 1) & 3
-                if qos:
-                    ack = b"\x40\x02" + buf[topic_end:topic_end + 2]
-                    p = topic_end + 2
-                else:
-                    ack, p = None, topic_end
-                if buf[p] == 0:
+            if header & 0xF0 == 0x30:
+                p = j + 2 + ((buf[j] << 8) | buf[j + 1])
+                topic = buf[j + 2:p]
+                if header & 0x06:  # QoS 1: a packet id to acknowledge
+                    packet_ids.append(buf[p:p + 2])
+                    p += 2
+                if buf[p] == 0:  # no properties (the broker adds none unless a publisher set some)
                     p += 1
-                else:  # skip the properties
+                else:
                     plen, shift = 0, 0
                     while True:
                         byte = buf[p]
@@ -266,14 +282,19 @@ class PersistentSession:
                             break
                         shift += 7
                     p += plen
-                append((buf[j + 2:topic_end], buf[p:j + length], ack))
-            elif wanted is not None and kind == wanted[0]:
+                payloads = inbox.get(topic)
+                if payloads is None:
+                    inbox[topic] = [buf[p:j + length]]
+                else:
+                    payloads.append(buf[p:j + length])
+                count += 1
+            elif wanted is not None and header & 0xF0 == wanted[0]:
                 wanted[1].append(buf[j:j + length])
-            elif kind == 0xE0:
+            elif header & 0xF0 == 0xE0:
                 self.close(send_disconnect=False)
                 reason = buf[j] if length else 0
                 raise ConnectionLost(f"the MQTT broker disconnected us (reason code 0x{reason:02x}); "
                                      "another client with the same client id?")
             i = j + length
         self._buf = buf[i:]
-        return out
+        self._inbox_count += count

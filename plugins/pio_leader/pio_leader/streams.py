@@ -244,6 +244,7 @@ _decode_event = msgspec.json.Decoder(_Event).decode
 _decode_json = msgspec.json.Decoder().decode
 
 _CANONICAL = re.compile(r"\d{4}-[01]\d-[0-3]\dT[0-2]\d:[0-5]\d:[0-6]\d\.\d{6}Z")
+_CANONICAL_LIST = re.compile(rf"{_CANONICAL.pattern}(?:,{_CANONICAL.pattern})*")
 DOSING_EVENTS = frozenset({"add_media", "remove_waste", "add_alt_media"})
 
 
@@ -270,6 +271,35 @@ def parse_od(topic: Topic, payload: bytes) -> tuple:
         ts = canonical_timestamp(ts)
     return (topic.experiment, topic.unit, ts, str(r.channel), r.od, str(r.angle), r.ir_led_intensity, r.calibrated,
             r.calibration_name)
+
+
+_decode_od_lines = msgspec.json.Decoder(_OD).decode_lines
+
+
+def parse_od_many(topic: Topic, payloads: list[bytes]) -> list[tuple]:
+    """Many readings of one topic in one decoder call (JSON lines): what ``parse_od`` does, per batch."""
+    lines = b"\n".join(payloads)
+    if lines.count(b"\n") != len(payloads) - 1:
+        raise ValueError("a payload spans lines")  # one payload per line, or the rows would not line up
+    readings = _decode_od_lines(lines)
+    if len(readings) != len(payloads):
+        raise ValueError("a payload is blank")
+    e, u = topic.experiment, topic.unit
+    stamps = canonical_timestamps([r.timestamp for r in readings])
+    return [(e, u, ts, str(r.channel), r.od, str(r.angle), r.ir_led_intensity, r.calibrated, r.calibration_name)
+            for r, ts in zip(readings, stamps, strict=True)]
+
+
+def canonical_timestamps(stamps: list[str]) -> list[str]:
+    """``canonical_timestamp`` of each; one regular-expression match for a list already canonical.
+
+    Joined by commas (which no canonical timestamp holds), n timestamps are n canonical pieces
+    exactly when the whole matches n comma-separated pieces and has their length.
+    """
+    joined = ",".join(stamps)
+    if len(joined) == 28 * len(stamps) - 1 and _CANONICAL_LIST.fullmatch(joined):
+        return stamps
+    return [canonical_timestamp(ts) for ts in stamps]
 
 
 def parse_ods(topic: Topic, payload: bytes) -> list[tuple]:
@@ -339,7 +369,7 @@ def tables() -> TableSet:
     """The ``register_tables`` target of the core streams (and the leader's experiment tables)."""
     p = "pioreactor/+/+"
     parsers = {
-        **{f"{p}/od_reading/od{channel}": Parser(ODReading, parse_od) for channel in "1234"},
+        **{f"{p}/od_reading/od{channel}": Parser(ODReading, parse_od, parse_many=parse_od_many) for channel in "1234"},
         f"{p}/od_reading/ods": Parser(ODReading, parse_ods),
         f"{p}/growth_rate_calculating/growth_rate": Parser(GrowthRate, parse_growth_rate),
         f"{p}/growth_rate_calculating/od_filtered": Parser(ODFiltered, parse_od_filtered),

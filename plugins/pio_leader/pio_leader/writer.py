@@ -11,7 +11,6 @@ queues for it until the job is ``ready`` again.
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from typing import Any
@@ -23,7 +22,7 @@ from pioreactor_kernel.job import BackgroundJob
 from pioreactor_kernel.names import UNIVERSAL_EXPERIMENT
 from pioreactor_kernel.settings import Setting
 
-from .batcher import Batch, BatchWriter, DatabaseUnavailable
+from .batcher import BatchWriter, DatabaseUnavailable
 from .session import ConnectionLost, PersistentSession
 from .storage import StorageError, open_leader_database
 
@@ -34,54 +33,55 @@ def subscriptions(filters: list[str]) -> list[str]:
 
 
 class Ingest:
-    """Two threads: the reader turns chunks of messages into batches of rows; the committer stores
-    each batch in one transaction and only then acknowledges its messages, in arrival order.
+    """One thread reads messages into the session's inbox and, when a batch is due, turns it into
+    rows, stores them in one transaction and only then acknowledges its messages, in arrival order.
 
-    While a batch commits, the reader keeps reading and parsing the next one. The hand-over queue
-    is short, so a slow database slows the reader, and the broker queues (nothing is dropped).
+    One thread, not a reader and a committer: on a machine the broker shares, a second thread gains
+    nothing (the work is Python's, under one lock) and costs much: SQLite releases that lock for
+    each row it inserts, and getting it back from a busy reader takes up to a switch interval.
+    While a batch commits, the broker keeps sending into the socket's buffer (4 MiB) and can have
+    up to the session's receive maximum (10,000) messages unacknowledged, so a commit does not
+    stall the broker, and the next read finds many messages at once.
+
+    A batch closes when it holds ``FLUSH_MESSAGES``, or is ``MAX_BATCH_AGE_S`` old, or the socket is
+    empty and the batch is worth a commit (``MIN_BATCH_AGE_S`` old or 500 messages): a trickle is
+    stored within milliseconds and a flood in large transactions.
     """
 
-    FLUSH_MESSAGES = 4000  # well below the session's receive maximum, or the broker would wait for us
+    FLUSH_MESSAGES = 5000  # well below the session's receive maximum, or the broker would wait for us
     MAX_BATCH_AGE_S = 0.1
     MIN_BATCH_AGE_S = 0.005
-    QUEUED_BATCHES = 2
+    IDLE_WAIT_S = 0.1
+    PACE_S = 0.002
+    FULL_READ = 200
 
     def __init__(self, writer: BatchWriter, session: PersistentSession, logger: Any) -> None:
         self.writer, self.session, self.logger = writer, session, logger
         self._stop = threading.Event()
         self._running = threading.Event()
-        self._database_down = threading.Event()
-        self._committer_idle = threading.Event()
-        self._batches: queue.Queue[tuple[Batch, list[bytes], int] | None] = queue.Queue(self.QUEUED_BATCHES)
-        self._threads: list[threading.Thread] = []
+        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        if not self._threads:
+        if self._thread is None:
             self._stop.clear()
-            self._threads = [threading.Thread(target=self._read, name="mqtt_to_db-reader", daemon=True),
-                             threading.Thread(target=self._commit, name="mqtt_to_db-committer", daemon=True)]
-            for t in self._threads:
-                t.start()
+            self._thread = threading.Thread(target=self._run, name="mqtt_to_db-ingest", daemon=True)
+            self._thread.start()
 
     def stop(self, timeout_s: float = 15.0) -> None:
         """Store and acknowledge what has arrived, then close the session (the broker keeps it)."""
         self._stop.set()
-        for t in self._threads:
-            t.join(timeout_s)
-        self._threads = []
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        self._thread = None
 
     def wait_until_running(self, timeout_s: float) -> bool:
         return self._running.wait(timeout_s)
 
-    # ------------------------------------------------------------------ the reader
-    def _read(self) -> None:
+    def _run(self) -> None:
         backoff_s = 0.05
         try:
             while not self._stop.is_set():
                 try:
-                    if self._database_down.is_set():
-                        self._wait_for_database()
-                        continue
                     if not self.session.connected:
                         resumed = self.session.connect()
                         self.logger.info("%s the MQTT session %s", "resumed" if resumed else "started",
@@ -91,84 +91,71 @@ class Ingest:
                     self._pump()
                 except (ConnectionLost, OSError) as e:
                     self._running.clear()
-                    if self._database_down.is_set():
-                        self.writer.discard()  # not acknowledged: the broker redelivers it
-                        continue
-                    self._hand_over([])  # keep the rows; their acknowledgements died with the connection
+                    self._commit(acknowledge=False)  # keep the rows; their acknowledgements died with the connection
                     self.logger.warning("%s; reconnecting in %.2f s", e, backoff_s)
                     self._stop.wait(backoff_s)
                     backoff_s = min(backoff_s * 2, 2.0)
+                except DatabaseUnavailable as e:
+                    self._running.clear()
+                    self.logger.error("the database is unavailable (%s): not acknowledging; retrying every second", e)
+                    self.session.close(send_disconnect=False)  # what was not acknowledged comes again
+                    self._wait_for_database()
         finally:
             self._running.clear()
-            self._batches.put(None)
-            self._threads[1].join() if len(self._threads) > 1 else None
-            self.session.close()
+            try:
+                if self.session.connected:
+                    self._commit()
+            except DatabaseUnavailable as e:
+                self.logger.error("the database is unavailable (%s): leaving the last messages to the broker", e)
+            finally:
+                self.session.close()
 
     def _pump(self) -> None:
-        read, add = self.session.read, self.writer.add
-        acks: list[bytes] = []
-        first_at, wait_s = 0.0, 0.1
+        read, session = self.session.read, self.session
+        first_at, wait_s = 0.0, self.IDLE_WAIT_S
         while not self._stop.is_set():
-            messages = read(wait_s)
-            if messages:
-                first_at = first_at or time.monotonic()
-                for topic, payload, puback in messages:
-                    add(topic, payload)
-                    if puback is not None:
-                        acks.append(puback)
-            if first_at:
-                # Close the batch when it is full or old, or when the socket is empty, the committer idle
-                # and the batch worth a commit (5 ms or 500 messages: a commit and a write of PUBACKs per
-                # handful of messages would cost more than the messages). Meanwhile keep filling it.
-                age_s = time.monotonic() - first_at
-                if (len(acks) >= self.FLUSH_MESSAGES or age_s > self.MAX_BATCH_AGE_S
-                        or (not messages and self._committer_idle.is_set()
-                            and (age_s >= self.MIN_BATCH_AGE_S or len(acks) >= 500))):
-                    self._hand_over(acks)
-                    acks, first_at, wait_s = [], 0.0, 0.1
-                else:
-                    wait_s = 0.0 if messages else 0.002
-            if self._database_down.is_set():
-                raise ConnectionLost("the database is unavailable")
-        self._hand_over(acks)
+            arrived = read(wait_s)
+            if not session.pending:
+                wait_s = self.IDLE_WAIT_S
+                continue
+            now = time.monotonic()
+            first_at = first_at or now
+            age_s = now - first_at
+            if (session.pending >= self.FLUSH_MESSAGES or age_s >= self.MAX_BATCH_AGE_S
+                    or (not arrived and (age_s >= self.MIN_BATCH_AGE_S or session.pending >= 500))):
+                self._commit()
+                first_at, wait_s = 0.0, 0.0
+            elif arrived:
+                # let the socket fill rather than read every packet as it comes: reads of a few
+                # messages would cost more than the messages
+                if arrived < self.FULL_READ:
+                    time.sleep(self.PACE_S)
+                wait_s = 0.0
+            else:
+                wait_s = self.MIN_BATCH_AGE_S - age_s
 
-    def _hand_over(self, acks: list[bytes]) -> None:
-        batch = self.writer.take()
-        if not batch.empty or acks:
-            self._batches.put((batch, acks, self.session.generation))
+    def _commit(self, acknowledge: bool = True) -> None:
+        """Store the inbox in one transaction, then acknowledge it (raises DatabaseUnavailable: not acknowledged)."""
+        inbox, packet_ids, generation = self.session.take()
+        add_many = self.writer.add_many
+        for topic, payloads in inbox.items():
+            add_many(topic, payloads)
+        try:
+            self.writer.flush()
+        except DatabaseUnavailable:
+            self.writer.discard()
+            raise
+        if acknowledge:
+            self.session.ack(packet_ids, generation)
 
     def _wait_for_database(self) -> None:
-        self.session.close(send_disconnect=False)
-        while not self._stop.is_set():
-            self._stop.wait(1.0)
+        while not self._stop.wait(1.0):
             try:
                 self.writer.recover()
             except (peewee.DatabaseError, peewee.InterfaceError):
                 continue
             self.logger.info("the database is back: resuming")
-            self._database_down.clear()
             return
-
-    # ------------------------------------------------------------------ the committer
-    def _commit(self) -> None:
-        while True:
-            if self._batches.empty():
-                self._committer_idle.set()
-            item = self._batches.get()
-            self._committer_idle.clear()
-            if item is None:
-                return
-            batch, acks, generation = item
-            if self._database_down.is_set():
-                continue  # dropped unacknowledged: redelivered once the database is back
-            try:
-                self.writer.store(batch)
-            except DatabaseUnavailable as e:
-                self.logger.error("the database is unavailable (%s): not acknowledging; retrying every second", e)
-                self._database_down.set()
-                self.session.abort()
-                continue
-            self.session.ack(acks, generation)
 
 
 class MQTTToDB(BackgroundJob):
