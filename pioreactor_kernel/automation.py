@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import asdict, dataclass, field, replace
 from typing import Any, ClassVar
 
 from .job import BackgroundJob
@@ -31,16 +30,29 @@ DURATION = Setting("duration", "float", unit="min", settable=True, minimum=0.001
                    description="Minutes between decisions")
 
 
-@dataclass
 class AutomationEvent:
     """A decision and why: ``event_name`` (e.g. ``DilutionEvent``, ``NoEvent``), ``message``, ``data``."""
 
-    event_name: str
-    message: str = ""
-    data: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("event_name", "message", "data")
+
+    def __init__(self, event_name: str, message: str = "", data: dict[str, Any] | None = None) -> None:
+        self.event_name = event_name
+        self.message = message
+        self.data: dict[str, Any] = {} if data is None else data
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"event_name": self.event_name, "message": self.message, "data": self.data}
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self))
+        return json.dumps(self.to_dict())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AutomationEvent) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"AutomationEvent({self.event_name!r}, {self.message!r}, {self.data!r})"
 
 
 class Automation:
@@ -140,7 +152,7 @@ class AutomationHost(BackgroundJob):
                 if setting.name not in seen:
                     seen.add(setting.name)
                     desc = f"{setting.description} ({name}; default {setting.default})".strip()
-                    out.append(replace(setting, default=None, description=desc))
+                    out.append(setting.replace(default=None, description=desc))
         return out
 
     # ------------------------------------------------------------------ switching
@@ -194,7 +206,7 @@ class AutomationHost(BackgroundJob):
                 return
             event = automation.execute()
         if event is not None:
-            self.latest_event = asdict(event)
+            self.latest_event = event.to_dict()
             self.logger.info("%s: %s", event.event_name, event.message)
 
     def run_now(self) -> AutomationEvent | None:
@@ -202,7 +214,7 @@ class AutomationHost(BackgroundJob):
         assert self.automation is not None
         event = self.automation.execute()
         if event is not None:
-            self.latest_event = asdict(event)
+            self.latest_event = event.to_dict()
         return event
 
     # ------------------------------------------------------------------ settings

@@ -10,10 +10,17 @@ errors read the same whichever door a command line came through.
 
 from __future__ import annotations
 
-import logging
 import signal
 import sys
 from typing import Any, NoReturn
+
+from ._lazy import defer_module
+
+# logging imports traceback, which imports textwrap and linecache (and with it tokenize) for
+# formatting tracebacks and exception groups: a job needs them only when it prints one (~3 ms)
+defer_module("textwrap")
+defer_module("tokenize")
+import logging  # noqa: E402
 
 # click.BOOL's words, so that both doors accept the same booleans
 _TRUE = frozenset(("1", "true", "t", "yes", "y", "on"))

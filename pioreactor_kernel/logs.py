@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
-import logging.handlers
 import os
 import sys
 from typing import TYPE_CHECKING
 
+from ._lazy import defer_module
 from .names import log_topic
+
+# logging.handlers imports pickle for its SocketHandler alone; the rotating file needs none of it
+defer_module("pickle")
+import logging.handlers  # noqa: E402
 from .timestamps import current_utc_timestamp
 
 if TYPE_CHECKING:

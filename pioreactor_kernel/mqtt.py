@@ -21,8 +21,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._lazy import defer_module
 
@@ -58,16 +57,14 @@ class BrokerUnavailable(ConnectionError):
     pass
 
 
-@dataclass
-class Will:
+class Will(NamedTuple):
     topic: str
     payload: str
     qos: int = 1
     retain: bool = True
 
 
-@dataclass
-class BrokerAddress:
+class BrokerAddress(NamedTuple):
     host: str = "localhost"
     port: int = 1883
     keepalive_s: int = 3

@@ -12,8 +12,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .paths import sub_dir
 from .timestamps import current_utc_timestamp
@@ -23,8 +23,7 @@ class JobAlreadyRunning(RuntimeError):
     pass
 
 
-@dataclass
-class JobRecord:
+class JobRecord(NamedTuple):
     job: str
     pid: int
     unit: str
@@ -64,7 +63,7 @@ def acquire(job: str, unit: str, experiment: str) -> JobLock:
         raise JobAlreadyRunning(f"{job} is already running on unit {unit} ({who}); stop it with `pio kill {job}`") from None
     record = JobRecord(job, os.getpid(), unit, experiment, current_utc_timestamp())
     os.ftruncate(fd, 0)
-    os.pwrite(fd, json.dumps(asdict(record)).encode(), 0)
+    os.pwrite(fd, json.dumps(record._asdict()).encode(), 0)
     return JobLock(record, fd, path)
 
 

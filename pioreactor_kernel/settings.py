@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from typing import Any
 
 TYPES: dict[str, type] = {"float": float, "integer": int, "boolean": bool, "string": str, "json": object}
@@ -19,22 +18,58 @@ class InvalidSetting(ValueError):
     """A value refused for a setting; the message says which and why."""
 
 
-@dataclass(frozen=True)
-class Setting:
-    name: str
-    datatype: str = "float"  # float | integer | boolean | string | json
-    unit: str | None = None
-    settable: bool = False
-    minimum: float | None = None
-    maximum: float | None = None
-    choices: tuple[str, ...] | None = None
-    default: Any = None
-    description: str = ""
-    persist: bool = False  # kept retained after the job ends (e.g. a vial's volume)
+_FIELDS = ("name", "datatype", "unit", "settable", "minimum", "maximum", "choices", "default", "description",
+           "persist")
 
-    def __post_init__(self) -> None:
-        if self.datatype not in TYPES:
-            raise ValueError(f"setting {self.name}: unknown datatype {self.datatype!r} (one of {', '.join(TYPES)})")
+
+class Setting:
+    """An immutable declaration; ``replace(**changes)`` gives a changed copy.
+
+    A plain class (not a dataclass): every job module declares several at import, and a job's
+    start-up should not pay for generating methods.
+    """
+
+    __slots__ = _FIELDS
+    name: str
+    datatype: str  # float | integer | boolean | string | json
+    unit: str | None
+    settable: bool
+    minimum: float | None
+    maximum: float | None
+    choices: tuple[str, ...] | None
+    default: Any
+    description: str
+    persist: bool  # kept retained after the job ends (e.g. a vial's volume)
+
+    def __init__(self, name: str, datatype: str = "float", unit: str | None = None, settable: bool = False,
+                 minimum: float | None = None, maximum: float | None = None, choices: tuple[str, ...] | None = None,
+                 default: Any = None, description: str = "", persist: bool = False) -> None:
+        if datatype not in TYPES:
+            raise ValueError(f"setting {name}: unknown datatype {datatype!r} (one of {', '.join(TYPES)})")
+        values = (name, datatype, unit, settable, minimum, maximum, choices, default, description, persist)
+        for key, value in zip(_FIELDS, values, strict=True):
+            object.__setattr__(self, key, value)
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise AttributeError(f"a Setting is immutable: use setting.replace({key}=...)")
+
+    def replace(self, **changes: Any) -> Setting:
+        return Setting(**{**self._asdict(), **changes})
+
+    def _asdict(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in _FIELDS}
+
+    def _key(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, key) for key in _FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Setting) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"Setting({', '.join(f'{k}={v!r}' for k, v in self._asdict().items())})"
 
     def parse(self, raw: Any) -> Any:
         """Turn a wire payload (bytes/str) or a Python value into a checked value of the declared type."""

@@ -34,9 +34,7 @@ def list_plugins(as_json: bool) -> None:
     infos = list(plugin_manager().plugins.values())
     if as_json:
         import json
-        from dataclasses import asdict
-
-        click.echo(json.dumps([asdict(i) for i in infos]))
+        click.echo(json.dumps([i.to_dict() for i in infos]))
         return
     for info in infos:
         status = {"loaded": "loaded", "disabled": "disabled", "failed": "FAILED"}[info.status]

@@ -60,9 +60,7 @@ def jobs(as_json: bool) -> None:
     records = registry.running_jobs()
     if as_json:
         import json
-        from dataclasses import asdict
-
-        click.echo(json.dumps([asdict(r) for r in records]))
+        click.echo(json.dumps([r._asdict() for r in records]))
         return
     if not records:
         click.echo("no jobs running")

@@ -161,6 +161,34 @@ class ADC(Device):
     def angle(self) -> str:
         return self.role
 
+    @property
+    def full_scale_ranges_v(self) -> tuple[float, ...]:
+        """The input ranges the driver can switch between (V, largest first); ``()`` for a fixed range."""
+        if not callable(getattr(self._driver, "set_full_scale_v", None)):
+            return ()
+        return tuple(sorted((float(r) for r in getattr(self._driver, "full_scale_ranges_v", ())), reverse=True))
+
+    @property
+    def full_scale_v(self) -> float | None:
+        """The range in use (V), or None when the driver does not say."""
+        value = getattr(self._driver, "full_scale_v", None)
+        return float(value) if value is not None else None
+
+    def set_full_scale_v(self, volts: float) -> None:
+        """Switch to the input range ``volts`` (one of ``full_scale_ranges_v``) from the next conversion on.
+
+        Raises ``HardwareError`` if the ADC has a fixed range, ``ValueError`` for a range it does not have.
+        """
+        self._check_open()
+        ranges = self.full_scale_ranges_v
+        if not ranges:
+            raise HardwareError(f"{self}: this analog input has a fixed range")
+        chosen = next((r for r in ranges if math.isclose(r, volts, rel_tol=1e-6)), None) \
+            if isinstance(volts, int | float) and not isinstance(volts, bool) else None
+        if chosen is None:
+            raise ValueError(f"{self}: {volts!r} V is not one of its ranges ({', '.join(f'{r:g}' for r in ranges)} V)")
+        self._driver.set_full_scale_v(chosen)
+
 
 class Tachometer(Device):
     """An edge counter; satisfies :class:`~.protocols.EdgeCounter`."""

@@ -16,8 +16,7 @@ Roles are the lab's words; channels are the board's labels.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from .protocols import HardwareError
 
@@ -43,8 +42,7 @@ DEFAULT_MAP: dict[str, dict[str, str]] = {
 """The defaults (a Pioreactor 20 ml board); also offered as ``config_defaults`` by the backends."""
 
 
-@dataclass(frozen=True)
-class HardwareMap:
+class HardwareMap(NamedTuple):
     pwm: Mapping[str, str]  # channel -> role
     leds: Mapping[str, str]  # channel -> role
     photodiodes: Mapping[str, str]  # ADC channel -> angle ("90", "180", "45", "REF")

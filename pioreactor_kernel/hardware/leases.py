@@ -18,8 +18,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .ownership import lock_dir
 
@@ -37,8 +37,7 @@ CREATE TABLE IF NOT EXISTS lease (
 """
 
 
-@dataclass(frozen=True)
-class Lease:
+class Lease(NamedTuple):
     key: str
     kind: str
     channel: str

@@ -13,8 +13,8 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from ..paths import data_dir
 from ..timestamps import current_utc_timestamp
@@ -27,8 +27,7 @@ class ChannelBusy(HardwareError):
     """Another live process holds the channel; the message names it."""
 
 
-@dataclass
-class Holder:
+class Holder(NamedTuple):
     pid: int
     owner: str
     since: str
@@ -98,7 +97,7 @@ def acquire(kind: str, channel: str, *, owner: str | None = None, role: str = ""
             raise ChannelBusy(f"{what} is held by pid {holder.pid} ({holder.owner}) since {holder.since}; {todo}") from None
     holder = Holder(os.getpid(), owner or default_owner(), current_utc_timestamp())
     os.ftruncate(fd, 0)
-    os.pwrite(fd, json.dumps(asdict(holder)).encode(), 0)
+    os.pwrite(fd, json.dumps(holder._asdict()).encode(), 0)
     return ChannelLock(key, fd, holder)
 
 

@@ -52,6 +52,32 @@ class AnalogInput(Protocol):
     def close(self) -> None: ...
 
 
+ADS1115_FULL_SCALES_V = (6.144, 4.096, 2.048, 1.024, 0.512, 0.256)
+"""The ADS1115's programmable full-scale ranges (gain 2/3, 1, 2, 4, 8, 16), in volts, largest first."""
+
+
+@runtime_checkable
+class ProgrammableGainInput(AnalogInput, Protocol):
+    """An :class:`AnalogInput` whose input range can be switched (a programmable-gain amplifier).
+
+    Optional for a driver: one without these attributes has a fixed range, and the kernel's
+    ``ADC`` then reports ``full_scale_ranges_v == ()`` and ``full_scale_v is None``. A
+    conversion at or above ``full_scale_v`` is clipped to it (saturated); a smaller range
+    resolves smaller voltages (a 16-bit converter's step is ``full_scale_v / 32768``).
+    The range belongs to this input only: other channels of the same chip keep theirs.
+    """
+
+    full_scale_ranges_v: tuple[float, ...]
+    """The ranges this input can switch between, in volts, largest first."""
+
+    @property
+    def full_scale_v(self) -> float:
+        """The range the next conversion uses, in volts (one of ``full_scale_ranges_v``)."""
+
+    def set_full_scale_v(self, volts: float) -> None:
+        """Use the range ``volts`` (exactly one of ``full_scale_ranges_v``) from the next conversion on."""
+
+
 @runtime_checkable
 class EdgeCounter(Protocol):
     """Counts rising edges on a digital input, e.g. the stirring tachometer (2 pulses per revolution)."""

@@ -17,7 +17,6 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from pioreactor_kernel import names, registry
@@ -292,7 +291,7 @@ class Actions:
     # ------------------------------------------------------------------ reports and plugins
     def status(self, command: Command) -> Result:
         report = versions_report()
-        running = [asdict(r) for r in registry.running_jobs()]
+        running = [r._asdict() for r in registry.running_jobs()]
         report.update({"running": running, "jobs": sorted(plugin_manager().jobs), "hostname": os.uname().nodename,
                        "discovery": self.agent.discovery})
         jobs = ", ".join(r["job"] for r in running if r["job"] != AGENT) or "no jobs"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict
 from typing import Any
 
 from pioreactor_kernel import hardware
@@ -108,7 +107,7 @@ class LightDarkCycle(Automation):
     def _first_decision(self) -> None:
         event = self.execute()
         if event is not None and self.host.automation is self:
-            self.host.latest_event = asdict(event)
+            self.host.latest_event = event.to_dict()
 
     def _check_parameters(self) -> tuple[str, ...]:
         channels = parse_channel_list(self.channels or "", _default_light_channels())

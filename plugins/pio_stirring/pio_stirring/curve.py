@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True)
-class Fit:
+class Fit(NamedTuple):
     coefficients: list[float]  # highest power first (the calibration store's ``poly`` convention)
     residuals: list[float]  # measured - fitted, per point
     rmse: float

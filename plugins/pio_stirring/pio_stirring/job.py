@@ -6,7 +6,6 @@ import json
 import math
 import threading
 import time
-from dataclasses import replace
 from typing import Any
 
 from pioreactor_kernel import hardware
@@ -55,7 +54,7 @@ class Stirring(BackgroundJob):
     @classmethod
     def cli_settings(cls) -> list[Setting]:
         default = _config_float(get_config(), TARGET_RPM, 500.0)
-        return [replace(TARGET, default=default, description=f"{TARGET.description}; default from [stirring] target_rpm")]
+        return [TARGET.replace(default=default, description=f"{TARGET.description}; default from [stirring] target_rpm")]
 
     def __init__(self, target_rpm: float | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)

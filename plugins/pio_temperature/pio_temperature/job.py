@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import replace
 from typing import Any, ClassVar
 
 from pioreactor_kernel import hardware
@@ -99,7 +98,7 @@ class TemperatureAutomationJob(AutomationHost):
     @classmethod
     def cli_settings(cls) -> list[Setting]:
         return [*super().cli_settings(),
-                replace(READING_INTERVAL_SETTING, description="Seconds between temperature readings "
+                READING_INTERVAL_SETTING.replace(description="Seconds between temperature readings "
                         "(default: [temperature_automation] reading_interval_s)")]
 
     # ------------------------------------------------------------------ for automations

@@ -212,7 +212,7 @@ def cluster() -> Any:
                       "agent": unit_level.get(unit, {}).get("agent", {}).get("$state"),
                       "versions": unit_level.get(unit, {}).get("agent", {}).get("versions"),
                       "inventory": workers.get(unit)})
-    local = [asdict(r) for r in registry.running_jobs()]
+    local = [r._asdict() for r in registry.running_jobs()]
     return jsonify(source="pio-cluster inventory + mqtt" if workers else "mqtt", experiment=experiment, units=units,
                    local_unit=c.unit, local_jobs=local,
                    mqtt={"host": c.address.host, "port": c.address.port, "connected": c.hub.client.connected,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import replace
 from typing import Any
 
 from pioreactor_kernel.plugins import plugin_manager
@@ -186,6 +185,6 @@ def _click_options(command: Any) -> list[Setting]:
             datatype = "boolean"
         choices = tuple(p.type.choices) if isinstance(p.type, click.Choice) else None
         default = p.default if isinstance(p.default, int | float | str | bool) else None
-        out.append(replace(Setting(p.name, datatype, choices=choices, settable=True, description=p.help or ""),
+        out.append(Setting(p.name, datatype, choices=choices, settable=True, description=p.help or "",
                            default=default))
     return out
