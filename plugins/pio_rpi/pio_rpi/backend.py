@@ -16,6 +16,7 @@ from .defaults import DEFAULT_RPI_CONFIG  # re-exported
 from .i2c import DAC43608, TMP1075, open_i2c
 
 ADS_GAINS = {"2/3": 2 / 3, "1": 1, "2": 2, "4": 4, "8": 8, "16": 16}
+ADS_FULL_SCALE_V = {2 / 3: 6.144, 1: 4.096, 2: 2.048, 4: 1.024, 8: 0.512, 16: 0.256}  # the PGA's ranges
 
 
 def require(module: str) -> Any:
@@ -97,11 +98,11 @@ class RpiBackend:
         if gain not in ADS_GAINS:
             raise ValueError(f"[rpi] ads1115_gain = {gain!r}: choose one of {', '.join(ADS_GAINS)}")
         with self._lock:
-            if self._ads is None:
+            if self._ads is None:  # single-shot mode (the default): every conversion writes its gain
                 self._ads = ADS1115(bus, address=self._int("ads1115_address"))
                 self._ads.gain = ADS_GAINS[gain]
             pin = getattr(ads1x15.Pin, f"A{int(channel) - 1}")
-            return RpiADC(AnalogIn(self._ads, pin), self._lock)
+            return RpiADC(self._ads, AnalogIn(self._ads, pin), self._lock, ADS_GAINS[gain])
 
     def edge_counter(self, name: str) -> RpiTachometer:
         lgpio, chip = self._gpio()
@@ -159,11 +160,31 @@ class RpiTachometer:
 
 
 class RpiADC:
-    def __init__(self, analog_in: Any, lock: threading.Lock):
-        self.analog_in, self._lock = analog_in, lock
+    """One ADS1115 input with its own gain (range); satisfies the kernel's ``ProgrammableGainInput``.
+
+    The chip's gain is in the config register that every single-shot conversion writes, so each
+    channel keeps its own: a read sets the shared ``ADS1115.gain`` to this channel's first.
+    """
+
+    full_scale_ranges_v = tuple(ADS_FULL_SCALE_V.values())
+
+    def __init__(self, ads: Any, analog_in: Any, lock: threading.Lock, gain: float):
+        self.ads, self.analog_in, self._lock, self.gain = ads, analog_in, lock, gain
+
+    @property
+    def full_scale_v(self) -> float:
+        return ADS_FULL_SCALE_V[self.gain]
+
+    def set_full_scale_v(self, volts: float) -> None:
+        gain = next((g for g, v in ADS_FULL_SCALE_V.items() if v == volts), None)
+        if gain is None:
+            raise ValueError(f"{volts!r} V is not an ADS1115 range ({', '.join(map(str, self.full_scale_ranges_v))})")
+        self.gain = gain
 
     def read_voltage(self) -> float:
         with self._lock:  # one ADS1115 multiplexes all channels
+            if self.ads.gain != self.gain:
+                self.ads.gain = self.gain
             return float(self.analog_in.voltage)
 
     def close(self) -> None: ...

@@ -47,10 +47,32 @@ def test_photodiodes_read_the_ads1115_with_the_configured_gain_and_address(pi):
     hardware.reset()
     pi.set_volts(1, 0.123, address=0x49)
     with hardware.open_analog_input("2", owner="t") as adc:
-        assert adc.read_voltage() == pytest.approx(0.123)
+        assert adc.read_voltage() == pytest.approx(0.123, abs=1.024 / 32768)
+        assert adc.full_scale_v == 1.024
     assert pi.traffic("ads1115", "gain")[-1]["gain"] == 4
     read = pi.traffic("ads1115", "read")[-1]
     assert (read["address"], read["pin"], read["gain"]) == (0x49, 1, 4)
+
+
+def test_each_photodiode_sets_its_own_ads1115_gain_before_converting(pi):
+    pi.set_volts(0, 0.3)  # REF, bright
+    pi.set_volts(1, 0.0123)  # 90°, dim
+    with hardware.open_analog_input("1", owner="t") as ref, hardware.open_analog_input("2", owner="t") as side:
+        assert side.full_scale_ranges_v == (6.144, 4.096, 2.048, 1.024, 0.512, 0.256)
+        side.set_full_scale_v(0.256)
+        assert side.full_scale_v == 0.256 and ref.full_scale_v == 4.096
+        fine = side.read_voltage()
+        assert pi.traffic("ads1115", "read")[-1] | {"pin": 1, "gain": 16} == pi.traffic("ads1115", "read")[-1]
+        assert fine == pytest.approx(0.0123, abs=0.256 / 32768)  # 7.8 uV steps instead of 125 uV
+        assert ref.read_voltage() == pytest.approx(0.3, abs=4.096 / 32768)
+        assert pi.traffic("ads1115", "read")[-1] | {"pin": 0, "gain": 1} == pi.traffic("ads1115", "read")[-1]
+        side.read_voltage()
+        assert [r["gain"] for r in pi.traffic("ads1115", "gain")][-2:] == [1, 16]  # the register follows the channel
+        ref.set_full_scale_v(0.256)
+        assert ref.read_voltage() == pytest.approx(0.256 * 32767 / 32768)  # beyond the range: the top code
+        with pytest.raises(ValueError, match="not one of its ranges"):
+            side.set_full_scale_v(3.3)
+        assert side.full_scale_v == 0.256
 
 
 def test_a_wrong_gain_is_refused_with_the_choices(pi):

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pioreactor_kernel.hardware.protocols import ADS1115_FULL_SCALES_V
+
 from .physics import Params, Roles, photodiode_voltage, temperature_reading
 from .store import SimStore, db_path
 
@@ -84,13 +86,28 @@ class SimLED:
 
 
 class SimADC:
+    """A photodiode through a modelled ADS1115: its six ranges, clipping at the range, 16-bit codes.
+
+    The range is this driver's (the ADS1115 takes it with every conversion), starting at
+    ``[sim] adc_full_scale_v``; satisfies the kernel's ``ProgrammableGainInput``.
+    """
+
+    full_scale_ranges_v = ADS1115_FULL_SCALES_V
+
     def __init__(self, store: SimStore, channel: str):
         self.store, self.channel = store, channel
+        self.full_scale_v = store.params.adc_full_scale_v
+
+    def set_full_scale_v(self, volts: float) -> None:
+        if volts not in self.full_scale_ranges_v:
+            raise ValueError(f"{volts!r} V is not an ADS1115 range ({', '.join(map(str, self.full_scale_ranges_v))})")
+        self.full_scale_v = float(volts)
 
     def read_voltage(self) -> float:
         with self.store.step(rng=True) as (state, rng):
             assert rng is not None
-            return photodiode_voltage(state, self.store.params, self.store.draws, self.store.roles, self.channel, rng)
+            return photodiode_voltage(state, self.store.params, self.store.draws, self.store.roles, self.channel, rng,
+                                      self.full_scale_v)
 
     def close(self) -> None: ...
 

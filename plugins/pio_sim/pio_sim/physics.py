@@ -251,8 +251,14 @@ def _advance_stirring(s: State, p: Params, d: Draws, r: Roles, dt: float) -> Non
     s.rpm = target + (s.rpm - target) * decay
 
 
-def photodiode_voltage(s: State, p: Params, d: Draws, r: Roles, channel: str, rng: random.Random) -> float:
-    """One ADC conversion of ``channel``: signal, correlated residual, rare spike, offset, clipping, LSB."""
+def photodiode_voltage(s: State, p: Params, d: Draws, r: Roles, channel: str, rng: random.Random,
+                       full_scale_v: float | None = None) -> float:
+    """One ADC conversion of ``channel``: signal, correlated residual, rare spike, offset, clipping, LSB.
+
+    The converter is an ADS1115 on the range ``full_scale_v`` (default ``adc_full_scale_v``):
+    signed codes of ``adc_bits`` bits, so a step of ``full_scale_v / 2**(adc_bits-1)``, and an
+    input at or beyond the range reads as the top code (saturation), below 0 as 0.
+    """
     angle = r.photodiodes.get(channel, "")
     ir = (s.led.get(r.ir_led, 0.0) if r.ir_led else 0.0) / 100.0
     sensitivity = d.sensitivity.get(angle, 1.0)
@@ -272,8 +278,14 @@ def photodiode_voltage(s: State, p: Params, d: Draws, r: Roles, channel: str, rn
     if rng.random() < p.spike_probability:
         v += signal * p.spike_relative * rng.uniform(0.5, 1.5)
     v += d.dark_offset_v.get(channel, p.dark_offset_v)
-    lsb = p.adc_full_scale_v / 2 ** (p.adc_bits - 1)
-    return round(min(max(v, 0.0), p.adc_full_scale_v) / lsb) * lsb
+    return adc_conversion(v, full_scale_v or p.adc_full_scale_v, p.adc_bits)
+
+
+def adc_conversion(volts: float, full_scale_v: float, bits: int) -> float:
+    """What a single-ended conversion of ``volts`` reads: quantised, clipped to 0 .. the top code."""
+    top = 2 ** (bits - 1) - 1
+    lsb = full_scale_v / (top + 1)
+    return min(max(round(volts / lsb), 0), top) * lsb
 
 
 def temperature_reading(s: State, p: Params, rng: random.Random) -> float:
