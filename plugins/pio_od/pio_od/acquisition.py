@@ -141,7 +141,7 @@ class ODHardware:
         self.chain = SignalChain({ch: a for ch, a in angles.items() if ch in adcs or a == names.REF})
         o = options or SamplingOptions()
         self.sampler = Sampler(led, adcs, samples=o.samples, dark_samples=o.dark_samples, settle_s=o.settle_s,
-                               full_scale_v=o.full_scale_v)
+                               full_scale_v=o.full_scale_v, logger=log)
 
     @property
     def angles(self) -> dict[str, str]:

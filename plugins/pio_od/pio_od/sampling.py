@@ -2,17 +2,22 @@
 
 Each channel is read ``samples`` times, channels interleaved so that every channel's average
 covers the same moments, and averaged robustly (:func:`robust_mean`): a spike, a NaN or an
-absurd conversion is dropped, not averaged in. Hardware calls can fail; a channel that fails
-gives ``None`` with the reason in ``errors`` and the others carry on.
+absurd conversion is dropped, not averaged in. Each channel's ADC range follows its signal
+(:mod:`.autorange`); a channel whose conversions hit the top of its range is read again on a
+larger range while the LED is still on. Hardware calls can fail; a channel that fails gives
+``None`` with the reason in ``errors`` and the others carry on.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from .autorange import AutoRange
 
 MIN_PLAUSIBLE_V = -0.05  # single-ended ADCs read slightly below 0 at most
 MAX_PLAUSIBLE_V = 10.0
@@ -71,12 +76,12 @@ class Sampler:
     """Reads every channel with the LED off (dark), then on at ``intensity``, then switches it off."""
 
     def __init__(self, led: LEDLike, adcs: Mapping[str, ADCLike], *, samples: int = 9, dark_samples: int = 5,
-                 settle_s: float = 0.0, full_scale_v: float = 4.096):
+                 settle_s: float = 0.0, full_scale_v: float = 4.096, logger: logging.Logger | None = None):
         if samples < 1:
             raise ValueError(f"samples_per_reading must be at least 1, got {samples}")
         self.led, self.adcs = led, dict(adcs)
         self.samples, self.dark_samples, self.settle_s = samples, max(0, dark_samples), max(0.0, settle_s)
-        self.gains = {ch: GainControl(adc, full_scale_v) for ch, adc in self.adcs.items()}
+        self.gains = {ch: AutoRange(adc, ch, full_scale_v, logger) for ch, adc in self.adcs.items()}
         self.led_on_s = 0.0  # how long the LED was on for the last reading
 
     def sample(self, intensity_percent: float) -> SampleSet:
@@ -92,6 +97,7 @@ class Sampler:
                 time.sleep(self.settle_s)
             t0 = time.time()
             raw_on = self._read_rounds(self.samples, errors)
+            self._read_unsaturated(raw_on, errors)
             t1 = time.time()
         finally:
             self.led.set_intensity(0.0)
@@ -109,53 +115,31 @@ class Sampler:
                 errors[ch] = f"signal {peak[ch]:.3f} V at the ADC's full scale"
                 on[ch] = None
         for ch, gain in self.gains.items():
-            if math.isfinite(peak.get(ch, math.nan)):
-                gain.adjust(peak[ch])
+            level = on.get(ch)
+            gain.observe(level if level is not None else peak.get(ch, math.nan))
         return SampleSet(0.5 * (t0 + t1), on, dark, peak, errors)
 
-    def _read_rounds(self, rounds: int, errors: dict[str, str]) -> dict[str, list[float]]:
-        values: dict[str, list[float]] = {ch: [] for ch in self.adcs}
+    def _read_unsaturated(self, raw_on: dict[str, list[float]], errors: dict[str, str]) -> None:
+        """Read again, on the next larger range, every channel with a conversion at the top of its range."""
+        while True:  # each pass moves a channel to a strictly larger range, so this ends
+            again = []
+            for ch, values in raw_on.items():
+                peak = max((v for v in values if plausible(v)), default=math.nan)
+                if self.gains[ch].saturated(peak) and self.gains[ch].step_up(peak):
+                    again.append(ch)
+            if not again:
+                return
+            raw_on.update(self._read_rounds(self.samples, errors, again))
+
+    def _read_rounds(self, rounds: int, errors: dict[str, str],
+                     channels: list[str] | None = None) -> dict[str, list[float]]:
+        adcs = self.adcs if channels is None else {ch: self.adcs[ch] for ch in channels}
+        values: dict[str, list[float]] = {ch: [] for ch in adcs}
         for _ in range(rounds):
-            for ch, adc in self.adcs.items():
+            for ch, adc in adcs.items():
                 try:
                     values[ch].append(adc.read_voltage())
                 except Exception as e:  # noqa: BLE001 - a failing channel must not stop the others
                     values[ch].append(math.nan)
                     errors.setdefault(ch, f"{type(e).__name__}: {e}")
         return values
-
-
-class GainControl:
-    """Keeps one ADC channel's full-scale range just above its signal, if the ADC can change range.
-
-    The kernel's analog-input protocol has no gain today; an ADC driver that offers
-    ``full_scale_ranges_v`` (the ranges it supports, in volts) and ``set_full_scale_v(v)`` is
-    adjusted after each reading: up at once when the signal passes 80 % of the range, down
-    when it would use less than 60 % of the smaller one. Without them, only saturation is
-    detected, against the largest range known (``fixed_full_scale_v``).
-    """
-
-    def __init__(self, adc: Any, fixed_full_scale_v: float = 4.096):
-        ranges = getattr(adc, "full_scale_ranges_v", None)
-        setter = getattr(adc, "set_full_scale_v", None)
-        self.ranges = sorted(float(r) for r in ranges) if ranges and callable(setter) else []
-        self._setter = setter
-        self.full_scale_v = self.ranges[-1] if self.ranges else fixed_full_scale_v
-        if self.ranges:
-            setter(self.full_scale_v)  # type: ignore[misc]
-
-    @property
-    def adjustable(self) -> bool:
-        return bool(self.ranges)
-
-    def saturated(self, peak_v: float) -> bool:
-        return peak_v >= 0.98 * self.full_scale_v
-
-    def adjust(self, peak_v: float) -> None:
-        if not self.ranges:
-            return
-        fits = [r for r in self.ranges if peak_v <= 0.8 * r]
-        target = fits[0] if fits else self.ranges[-1]
-        if target > self.full_scale_v or (target < self.full_scale_v and peak_v <= 0.6 * target):
-            self.full_scale_v = target
-            self._setter(target)  # type: ignore[misc]
