@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 
 from ._lazy import defer_module
 from .names import log_topic
+from .timestamps import current_utc_timestamp
 
 # logging.handlers imports pickle for its SocketHandler alone; the rotating file needs none of it
 defer_module("pickle")
 import logging.handlers  # noqa: E402
-from .timestamps import current_utc_timestamp
 
 if TYPE_CHECKING:
     from .mqtt import MQTTClient

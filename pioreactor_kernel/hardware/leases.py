@@ -16,11 +16,12 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import NamedTuple
 
+from ..sqlite_state import immediate, open_shared
 from .ownership import lock_dir
 
 logger = logging.getLogger("pioreactor.hardware")
@@ -60,22 +61,13 @@ class LeaseStore:
     """The unit's lease table. One instance per thread (SQLite connections are not shared)."""
 
     def __init__(self, directory: Path | None = None):
-        path = lock_dir(directory) / "leases.sqlite"
-        self.conn = sqlite3.connect(path, timeout=5.0, isolation_level=None, check_same_thread=False)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=OFF")  # after a power cut every output is off anyway
-        self.conn.execute(_SCHEMA)
+        # synchronous=OFF: after a power cut every output is off anyway
+        self.conn = open_shared(lock_dir(directory) / "leases.sqlite", timeout_s=5.0, synchronous="OFF",
+                                schema=_SCHEMA)
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         """An exclusive write transaction: the owner's arm+drive and the watchdog's check+off."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+        return immediate(self.conn)
 
     def arm(self, key: str, kind: str, channel: str, role: str, token: str, owner: str,
             value: float, lease_s: float) -> None:

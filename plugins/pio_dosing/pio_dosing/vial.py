@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pioreactor_kernel.sqlite_state import immediate, open_shared
 
 from . import names
 
@@ -86,22 +87,11 @@ class VialStore:
         from pioreactor_kernel.paths import data_dir as default_data_dir
 
         directory = data_dir or default_data_dir()
-        (directory / "storage").mkdir(parents=True, exist_ok=True)
         self.limits = limits or VialLimits.from_config()
-        self.conn = sqlite3.connect(directory / "storage" / "dosing.sqlite", timeout=10.0, isolation_level=None,
-                                    check_same_thread=False)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute(SCHEMA)
+        self.conn = open_shared(directory / "storage" / "dosing.sqlite", synchronous="FULL", schema=SCHEMA)
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return immediate(self.conn)
 
     def _read(self, experiment: str) -> VialState:
         rows = dict(self.conn.execute("SELECT key, value FROM bioreactor WHERE experiment = ?", (experiment,)).fetchall())

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import os
 import random
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from pioreactor_kernel.sqlite_state import immediate, open_shared
 
 from .physics import Draws, Params, Roles, State, advance
 
@@ -30,13 +31,9 @@ class SimStore:
     """One connection per process and data dir; thread-safe."""
 
     def __init__(self, path: Path, params: Params, roles: Roles, unit: str, clock: Callable[[], float] = time.time):
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.params, self.roles, self.unit, self.clock = params, roles, unit, clock
         self._lock = threading.Lock()
-        self.conn = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
-        self.conn.execute(SCHEMA)
+        self.conn = open_shared(path, synchronous="NORMAL", schema=SCHEMA)
         self._draws_cache: tuple[str, Draws] | None = None
 
     def _row(self) -> tuple[str, Draws, State]:
@@ -60,22 +57,16 @@ class SimStore:
         With ``rng``, also a random generator seeded by (seed, call counter): the same calls at
         the same times give the same noise, in whichever process they run.
         """
-        with self._lock:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                seed, draws, state = self._row()
-                self.seed, self.draws = seed, draws
-                advance(state, self.params, draws, self.roles, self.clock())
-                generator = None
-                if rng:
-                    generator = random.Random(f"{seed}:{state.rng_counter}")
-                    state.rng_counter += 1
-                yield state, generator
-                self.conn.execute("UPDATE vial SET state = ? WHERE id = 1", (json.dumps(state.to_dict()),))
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
+        with self._lock, immediate(self.conn):
+            seed, draws, state = self._row()
+            self.seed, self.draws = seed, draws
+            advance(state, self.params, draws, self.roles, self.clock())
+            generator = None
+            if rng:
+                generator = random.Random(f"{seed}:{state.rng_counter}")
+                state.rng_counter += 1
+            yield state, generator
+            self.conn.execute("UPDATE vial SET state = ? WHERE id = 1", (json.dumps(state.to_dict()),))
 
     def reset(self) -> None:
         """Forget the vial: the next call starts a fresh culture (and, without a seed, a fresh unit)."""
