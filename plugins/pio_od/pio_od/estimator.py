@@ -1,4 +1,8 @@
-"""Online estimate of filtered OD and specific growth rate (1/h) from OD readings and dosing events."""
+"""Online estimate of filtered OD and specific growth rate (1/h) from OD readings and dosing events.
+
+This module combines the parts: the Kalman filter on a log-OD line and the change candidates are
+in :mod:`.estimator_filters`, the noise estimates in :mod:`.estimator_noise`.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,9 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 from numbers import Real
 from typing import Any
+
+from .estimator_filters import ChangeCandidate, KalmanLine, log_likelihood, median, theil_sen
+from .estimator_noise import NoiseScale
 
 STATE_VERSION = 1
 _SECONDS_PER_HOUR = 3600.0
@@ -79,10 +86,10 @@ class GrowthRateEstimator:
         base = config or EstimatorConfig()
         self.config = EstimatorConfig(**{**asdict(base), **overrides}) if overrides else base
         self.changes_detected = 0
-        self._main = _Filter()
-        self._gate = _Filter()
-        self._candidates: list[_Candidate] = []
-        self._noise = _NoiseScale()
+        self._main = KalmanLine()
+        self._gate = KalmanLine()
+        self._candidates: list[ChangeCandidate] = []
+        self._noise = NoiseScale()
         self._warmup: list[list[float]] = []
         self._warm = False
         self._last_t_s: float | None = None
@@ -174,13 +181,13 @@ class GrowthRateEstimator:
         known = {f.name for f in fields(EstimatorConfig)}
         est = cls(EstimatorConfig(**{k: v for k, v in data["config"].items() if k in known}))
         est.changes_detected = int(data["changes_detected"])
-        est._main = _Filter.from_list(data["main"])
-        est._gate = _Filter.from_list(data["gate"])
+        est._main = KalmanLine.from_list(data["main"])
+        est._gate = KalmanLine.from_list(data["gate"])
         est._candidates = [
-            _Candidate(start, score, prior, _Filter.from_list(f))
+            ChangeCandidate(start, score, prior, KalmanLine.from_list(f))
             for start, score, prior, f in data["candidates"]
         ]
-        est._noise = _NoiseScale.from_list(data["noise"])
+        est._noise = NoiseScale.from_list(data["noise"])
         est._warmup = [list(r) for r in data["warmup"]]
         est._warm = bool(data["warm"])
         est._last_t_s = data["last_t_s"]
@@ -203,9 +210,9 @@ class GrowthRateEstimator:
         cfg = self.config
         times = [r[0] / _SECONDS_PER_HOUR for r in self._warmup]
         ys = [r[1] for r in self._warmup]
-        slope, intercept = _theil_sen(times, ys)
+        slope, intercept = theil_sen(times, ys)
         residuals = [y - intercept - slope * t for t, y in zip(times, ys, strict=True)]
-        scale = 1.4826 * _median([abs(e) for e in residuals])
+        scale = 1.4826 * median([abs(e) for e in residuals])
         if cfg.noise_cv is not None:
             sample_var = cfg.noise_cv**2
         else:
@@ -258,9 +265,9 @@ class GrowthRateEstimator:
         main = self._main
         if not settling:
             self._noise.learn(y, y - gate.level, cfg)
-            base = _log_lik(y, main, r_eff, cfg.huber_k)
+            base = log_likelihood(y, main, r_eff, cfg.huber_k)
             for c in self._candidates:
-                c.score += _log_lik(y, c.filter, r_eff, cfg.huber_k) - base
+                c.score += log_likelihood(y, c.filter, r_eff, cfg.huber_k) - base
         for f in self._filters():
             f.update(y, r_eff)
         self._maybe_switch(t_s)
@@ -284,16 +291,16 @@ class GrowthRateEstimator:
                 c.prior_log_odds -= best.prior_log_odds
         self._candidates = [c for c in self._candidates if t_s - c.start_t_s < cfg.change_window_s]
         if not self._candidates or t_s - self._candidates[-1].start_t_s >= cfg.change_spacing_s:
-            f = _Filter()
+            f = KalmanLine()
             f.copy_from(self._main)
             f.p11 += cfg.change_rate_std_per_h**2
-            self._candidates.append(_Candidate(t_s, 0.0, cfg.change_prior_log_odds, f))
+            self._candidates.append(ChangeCandidate(t_s, 0.0, cfg.change_prior_log_odds, f))
 
     def _reject(self, t_s: float, y: float) -> Estimate:
         self._rejected.append(y)
         if len(self._rejected) >= self.config.max_consecutive_rejects:
             # A lasting shift is not a spike: move the level to it, keep the rate.
-            shift = _median(self._rejected) - self._gate.level
+            shift = median(self._rejected) - self._gate.level
             for f in self._filters():
                 f.level += shift
                 f.p00 += shift * shift
@@ -307,7 +314,7 @@ class GrowthRateEstimator:
             c.filter.predict(dt_h, cfg.rate_diffusion, cfg.level_diffusion)
         self._gate.predict(dt_h, cfg.gate_rate_diffusion, cfg.level_diffusion)
 
-    def _filters(self) -> list[_Filter]:
+    def _filters(self) -> list[KalmanLine]:
         return [self._main, self._gate, *(c.filter for c in self._candidates)]
 
     def _current(self, t_s: float, accepted: bool) -> Estimate:
@@ -329,155 +336,3 @@ class GrowthRateEstimator:
         rate_var = sum(w * (f.p11 + (f.rate - rate) ** 2) for w, f in everyone) / sum(w for w, _ in everyone)
         self._last = Estimate(t_s, math.exp(level), rate, math.sqrt(max(rate_var, 0.0)), accepted)
         return self._last
-
-
-class _Filter:
-    """Kalman filter on log OD `level` and growth `rate` (1/h), with their covariance."""
-
-    __slots__ = ("level", "rate", "p00", "p01", "p11")
-
-    def __init__(self) -> None:
-        self.level = self.rate = self.p00 = self.p01 = self.p11 = 0.0
-
-    def reset(self, level: float, level_var: float, rate: float, rate_std: float) -> None:
-        self.level, self.rate = level, rate
-        self.p00, self.p01, self.p11 = level_var, 0.0, rate_std * rate_std
-
-    def predict(self, dt_h: float, rate_diffusion: float, level_diffusion: float) -> None:
-        # Integrated random walk: the rate diffuses, the level integrates it.
-        q = rate_diffusion
-        self.level += self.rate * dt_h
-        self.p00 += dt_h * (2 * self.p01 + dt_h * self.p11) + q * dt_h**3 / 3 + level_diffusion * dt_h
-        self.p01 += dt_h * self.p11 + q * dt_h**2 / 2
-        self.p11 += q * dt_h
-
-    def update(self, y: float, r_var: float) -> None:
-        p00, p01 = self.p00, self.p01
-        s = p00 + r_var
-        k0, k1 = p00 / s, p01 / s
-        nu = y - self.level
-        self.level += k0 * nu
-        self.rate += k1 * nu
-        self.p00 -= k0 * p00
-        self.p01 -= k0 * p01
-        self.p11 -= k1 * p01
-
-    def copy_from(self, other: _Filter) -> None:
-        self.level, self.rate = other.level, other.rate
-        self.p00, self.p01, self.p11 = other.p00, other.p01, other.p11
-
-    def to_list(self) -> list[float]:
-        return [self.level, self.rate, self.p00, self.p01, self.p11]
-
-    @classmethod
-    def from_list(cls, values: list[float]) -> _Filter:
-        f = cls()
-        f.level, f.rate, f.p00, f.p01, f.p11 = (float(v) for v in values)
-        return f
-
-
-class _Candidate:
-    """A filter restarted at `start_t_s` as if the rate changed then.
-
-    `score` is its log Bayes factor against the main filter over the readings since it
-    started; `prior_log_odds` is negative for a new change, zero or more for another guess of
-    when the adopted change happened.
-    """
-
-    __slots__ = ("start_t_s", "score", "prior_log_odds", "filter")
-
-    def __init__(self, start_t_s: float, score: float, prior_log_odds: float, f: _Filter) -> None:
-        self.start_t_s, self.score, self.prior_log_odds, self.filter = start_t_s, score, prior_log_odds, f
-
-    @property
-    def log_odds(self) -> float:
-        """Posterior log odds of this candidate against the main filter."""
-        return self.score + self.prior_log_odds
-
-
-class _NoiseScale:
-    """Running estimates of the reading noise in log OD.
-
-    `innovation_var` (per reading, for gating) follows the gate filter's innovations. `var`
-    (for the filters) comes from second differences of 1-minute block means of the
-    dilution-corrected log OD, so that noise correlated over a few readings counts at its
-    real, low-frequency weight; a per-reading variance would understate it.
-    """
-
-    def __init__(self) -> None:
-        self.innovation_var = self.var = 0.0
-        self.offset = self.block_sum = 0.0
-        self.block_n = self.n_blocks = 0
-        self.block_means: list[float] = []
-
-    @property
-    def filter_var(self) -> float:
-        """Noise variance for the filters: never below the per-reading scale."""
-        return max(self.var, self.innovation_var)
-
-    def start(self, innovation_var: float, var: float) -> None:
-        self.innovation_var, self.var = innovation_var, var
-
-    def shift(self, jump: float) -> None:
-        self.offset += jump
-
-    def restart_blocks(self) -> None:
-        self.block_sum, self.block_n, self.block_means = 0.0, 0, []
-
-    def learn(self, y: float, innovation: float, cfg: EstimatorConfig) -> None:
-        capped = min(innovation * innovation, 9.0 * self.innovation_var)
-        self.innovation_var += (capped - self.innovation_var) / 50.0
-        self.block_sum += y - self.offset
-        self.block_n += 1
-        if self.block_n < cfg.noise_block_readings:
-            return
-        n = self.block_n
-        self.block_means = [*self.block_means[-2:], self.block_sum / n]
-        self.block_sum, self.block_n = 0.0, 0
-        if len(self.block_means) < 3:
-            return
-        a, b, c = self.block_means
-        # Capped against spikes, but the per-reading scale can lift the cap when the noise is
-        # larger than first thought.
-        cap = 9.0 * max(self.var, cfg.noise_color_factor * self.innovation_var)
-        sample = min(n * (a - 2 * b + c) ** 2 / 6.0, cap)
-        self.n_blocks += 1
-        memory = min(self.n_blocks + cfg.noise_prior_blocks, cfg.noise_memory_blocks)
-        self.var += (sample - self.var) / memory
-
-    def to_list(self) -> list[Any]:
-        return [self.innovation_var, self.var, self.offset, self.block_sum, self.block_n,
-                self.n_blocks, list(self.block_means)]
-
-    @classmethod
-    def from_list(cls, values: list[Any]) -> _NoiseScale:
-        n = cls()
-        (n.innovation_var, n.var, n.offset, n.block_sum, n.block_n, n.n_blocks, means) = values
-        n.block_means = [float(m) for m in means]
-        return n
-
-
-def _log_lik(y: float, f: _Filter, r_var: float, k: float) -> float:
-    """Log predictive likelihood of `y` under filter `f`, with Huber's loss for robustness."""
-    s = f.p00 + r_var
-    z2 = (y - f.level) ** 2 / s
-    loss = z2 if z2 <= k * k else 2 * k * math.sqrt(z2) - k * k
-    return -0.5 * (loss + math.log(s))
-
-
-def _median(values: list[float]) -> float:
-    s = sorted(values)
-    n = len(s)
-    return s[n // 2] if n % 2 else 0.5 * (s[n // 2 - 1] + s[n // 2])
-
-
-def _theil_sen(times: list[float], ys: list[float]) -> tuple[float, float]:
-    """Robust straight line through (t, y): a spike among the points barely moves it."""
-    slopes = [
-        (ys[j] - ys[i]) / (times[j] - times[i])
-        for i in range(len(times))
-        for j in range(i + 1, len(times))
-        if times[j] > times[i]
-    ]
-    slope = _median(slopes) if slopes else 0.0
-    return slope, _median([y - slope * t for t, y in zip(times, ys, strict=True)])
