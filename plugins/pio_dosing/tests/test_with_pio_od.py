@@ -1,7 +1,7 @@
-"""Opt-in: the turbidostat closed loop through pio-od's real `od_reading` job (PIO_DOSING_WITH_OD=1).
+"""The turbidostat closed loop through pio-od's real `od_reading` job (when pio-od is installed).
 
-Off by default to keep the suite short; it checks that the two plugins meet on the wire
-(`od_reading/ods` in, `dosing_events` out) and that the loop holds the culture.
+It checks that the two plugins meet on the wire (`od_reading/ods` in, `dosing_events` out) and
+that the loop holds the culture. ``PIO_DOSING_WITH_OD=0`` skips it.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from pio_dosing.testing import TruthSampler, calibrate_from_truth
 from pioreactor_kernel.testing import spawn_pio, wait_for
 
 pytestmark = pytest.mark.skipif(
-    os.environ.get("PIO_DOSING_WITH_OD") != "1" or importlib.util.find_spec("pio_od") is None,
-    reason="opt-in (PIO_DOSING_WITH_OD=1) and needs pio-od installed")
+    os.environ.get("PIO_DOSING_WITH_OD") == "0" or importlib.util.find_spec("pio_od") is None,
+    reason="needs pio-od installed (and not PIO_DOSING_WITH_OD=0)")
 
 
 def test_turbidostat_holds_the_culture_with_the_real_od_reading_job(unit, recorder):
