@@ -60,15 +60,19 @@ def patched_env(values: dict[str, str]) -> Iterator[None]:
         config._cached = None
 
 
+class WaitTimeout(TimeoutError, AssertionError):
+    """A condition a test waited for did not come: a timeout, and a failed assertion."""
+
+
 def wait_for(predicate: Callable[[], Any], timeout_s: float = 10.0, interval_s: float = 0.01, what: str = "") -> Any:
-    """Poll until ``predicate()`` is truthy; raise TimeoutError naming ``what`` otherwise."""
+    """Poll until ``predicate()`` is truthy and return its value; raise :class:`WaitTimeout` naming ``what``."""
     deadline = time.monotonic() + timeout_s
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout_s:g} s waiting for {what or predicate}")
+            raise WaitTimeout(f"timed out after {timeout_s:g} s waiting for {what or predicate}")
         time.sleep(interval_s)
 
 

@@ -14,13 +14,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-T = TypeVar("T")
+from ..testing import wait_for  # noqa: F401 - re-exported for hardware tests
 
 
 @contextmanager
@@ -59,18 +58,6 @@ def write_config(directory: Path, sections: Mapping[str, Mapping[str, str]]) -> 
             parser.set(section, key, str(value))
     with path.open("w") as f:
         parser.write(f)
-
-
-def wait_for(condition: Callable[[], T], timeout_s: float, interval_s: float = 0.02, what: str = "") -> T:
-    """Poll ``condition`` until it returns something truthy; AssertionError after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout_s:g} s: {what or condition}")
-        time.sleep(interval_s)
 
 
 OWNER_SCRIPT = """

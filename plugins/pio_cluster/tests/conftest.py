@@ -9,17 +9,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from pioreactor_kernel.testing import Recorder, running_broker
+from pioreactor_kernel.testing import Recorder
 
 sys.path.insert(0, str(Path(__file__).parent))  # clustertools (pytest runs with --import-mode=importlib)
 
 from clustertools import SimUnit, make_unit, reset_kernel, use_env, wait_agents_ready  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def broker(tmp_path_factory):
-    with running_broker(tmp_path_factory.mktemp("broker")) as b:
-        yield b
 
 
 @pytest.fixture(scope="session")
