@@ -49,18 +49,34 @@ NOISE_PROFILES: dict[str, dict[str, float]] = {
     # slow_*: a slowly correlated multiplicative residual (OU); floor_od: additive noise;
     # spike_p: chance per reading of a spike (bubble: mostly upward, 5-40 %); burst_p: chance
     # that a spike continues into the next reading.
-    "nominal": dict(cv=0.01, rho=0.5, slow_std=0.002, slow_tau_s=1200.0, floor_od=0.0005,
-                    spike_p=0.002, burst_p=0.0),
-    "noisy": dict(cv=0.03, rho=0.5, slow_std=0.004, slow_tau_s=1200.0, floor_od=0.001,
-                  spike_p=0.015, burst_p=0.3),
+    "nominal": dict(
+        cv=0.01, rho=0.5, slow_std=0.002, slow_tau_s=1200.0, floor_od=0.0005, spike_p=0.002, burst_p=0.0
+    ),
+    "noisy": dict(
+        cv=0.03, rho=0.5, slow_std=0.004, slow_tau_s=1200.0, floor_od=0.001, spike_p=0.015, burst_p=0.3
+    ),
 }
 
 # The Pioreactor's estimator on this machine (issue 6: first estimate after 75-200 s; 0.03 ms
 # per reading in the filter, 2 ms in its job) and our targets.
-REFERENCE = {"first_s": 75.0, "step_up_min": 47.0, "step_down_min": 47.0, "batch": 0.12,
-             "turbidostat": 0.006, "noisy": 0.017, "cpu_ms": 0.03}
-TARGET = {"first_s": 60.0, "step_up_min": 20.0, "step_down_min": 20.0, "batch": 0.7 * 0.12,
-          "turbidostat": 0.7 * 0.006, "noisy": 0.7 * 0.017, "cpu_ms": 1.0}
+REFERENCE = {
+    "first_s": 75.0,
+    "step_up_min": 47.0,
+    "step_down_min": 47.0,
+    "batch": 0.12,
+    "turbidostat": 0.006,
+    "noisy": 0.017,
+    "cpu_ms": 0.03,
+}
+TARGET = {
+    "first_s": 60.0,
+    "step_up_min": 20.0,
+    "step_down_min": 20.0,
+    "batch": 0.7 * 0.12,
+    "turbidostat": 0.7 * 0.006,
+    "noisy": 0.7 * 0.017,
+    "cpu_ms": 1.0,
+}
 
 
 @dataclass
@@ -105,6 +121,7 @@ PUMP_CV = 0.02
 
 def scaled_noise(profile: dict[str, float], scale: float) -> dict[str, float]:
     return {k: v * scale if k in ("cv", "slow_std", "floor_od") else v for k, v in profile.items()}
+
 
 VOLUME_ML, EXCHANGE_ML, TARGET_OD = 14.0, 1.0, 0.8
 
@@ -233,7 +250,10 @@ def run(trace: Trace, make) -> dict:
     errs = [r - tr for t, r, s, tr in out if t >= 3600]
     abs_sorted = sorted(abs(e) for e in errs)
     res = {
-        "first_s": first_s, "first_std": first_std, "confident_s": confident_s, "cpu_ms": cpu_ms,
+        "first_s": first_s,
+        "first_std": first_std,
+        "confident_s": confident_s,
+        "cpu_ms": cpu_ms,
         "rmse": math.sqrt(sum(e * e for e in errs) / len(errs)),
         "median": abs_sorted[len(abs_sorted) // 2],
         "p95": abs_sorted[int(0.95 * len(abs_sorted))],
@@ -290,13 +310,17 @@ def step_distribution(n_seeds: int, noise_scale: float, with_bound: bool) -> boo
         for who, v in rows:
             s = sorted(v)
             late = sum(x >= TARGET["step_up_min"] for x in v)
-            print(f"{label:<16}{who:<12}{s[len(s) // 2]:>8.1f}{s[int(0.9 * (len(s) - 1))]:>8.1f}{s[-1]:>8.1f}"
-                  f"{f'{late}/{len(v)}':>11}{f'{max(entered[i]):.1f}' if who == 'ours' else '-':>14}")
+            print(
+                f"{label:<16}{who:<12}{s[len(s) // 2]:>8.1f}{s[int(0.9 * (len(s) - 1))]:>8.1f}{s[-1]:>8.1f}"
+                f"{f'{late}/{len(v)}':>11}{f'{max(entered[i]):.1f}' if who == 'ours' else '-':>14}"
+            )
             holds &= who != "ours" or late == 0
     if with_bound:
-        print("reference: Bayesian change-point estimate that knows the noise level and which readings are\n"
-              "spikes (left out), with a flat prior on the change time (every 10 s): kink fits weighted by\n"
-              "their marginal likelihood, over the 45 min after the step.")
+        print(
+            "reference: Bayesian change-point estimate that knows the noise level and which readings are\n"
+            "spikes (left out), with a flat prior on the change time (every 10 s): kink fits weighted by\n"
+            "their marginal likelihood, over the 45 min after the step."
+        )
     print()
     return holds
 
@@ -313,23 +337,35 @@ def figures(results: dict[str, dict]) -> dict[str, float]:
     }
 
 
-LABELS = {"first_s": "first estimate (s)", "step_up_min": "step 0.3->0.6 settled (min)",
-          "step_down_min": "step 0.6->0.3 settled (min)", "batch": "batch RMSE (1/h)",
-          "turbidostat": "turbidostat RMSE (1/h)", "noisy": "noisy+spikes RMSE (1/h)",
-          "cpu_ms": "CPU per reading (ms)"}
+LABELS = {
+    "first_s": "first estimate (s)",
+    "step_up_min": "step 0.3->0.6 settled (min)",
+    "step_down_min": "step 0.6->0.3 settled (min)",
+    "batch": "batch RMSE (1/h)",
+    "turbidostat": "turbidostat RMSE (1/h)",
+    "noisy": "noisy+spikes RMSE (1/h)",
+    "cpu_ms": "CPU per reading (ms)",
+}
 
 
 def print_per_trace(title: str, results: dict[str, dict]) -> None:
     print(title)
-    print(f"{'trace':<12}{'1st s':>6}{'σ@1st':>7}{'σ<0.1 s':>8}{'RMSE':>8}{'median':>8}{'p95':>8}"
-          f"{'bias':>9}{'2σ cov':>7}{'cpu ms':>7}  steps: settled (entered) min")
+    print(
+        f"{'trace':<12}{'1st s':>6}{'σ@1st':>7}{'σ<0.1 s':>8}{'RMSE':>8}{'median':>8}{'p95':>8}"
+        f"{'bias':>9}{'2σ cov':>7}{'cpu ms':>7}  steps: settled (entered) min"
+    )
     for kind, r in results.items():
-        steps = "  ".join(f"{r[f'step{i}_min']:.1f} ({r[f'step{i}_enter_min']:.1f})"
-                          for i in range(2) if f"step{i}_min" in r)
+        steps = "  ".join(
+            f"{r[f'step{i}_min']:.1f} ({r[f'step{i}_enter_min']:.1f})"
+            for i in range(2)
+            if f"step{i}_min" in r
+        )
         confident = f"{r['confident_s']:.0f}" if r["confident_s"] is not None else "-"
-        print(f"{kind:<12}{r['first_s']:>6.0f}{r['first_std']:>7.2f}{confident:>8}{r['rmse']:>8.4f}"
-              f"{r['median']:>8.4f}{r['p95']:>8.4f}{r['bias']:>+9.4f}{r['coverage']:>7.2f}{r['cpu_ms']:>7.3f}"
-              f"  {steps}")
+        print(
+            f"{kind:<12}{r['first_s']:>6.0f}{r['first_std']:>7.2f}{confident:>8}{r['rmse']:>8.4f}"
+            f"{r['median']:>8.4f}{r['p95']:>8.4f}{r['bias']:>+9.4f}{r['coverage']:>7.2f}{r['cpu_ms']:>7.3f}"
+            f"  {steps}"
+        )
     print()
 
 
@@ -338,11 +374,19 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1, help="the main seed (default 1)")
     parser.add_argument("--seeds", default="2,3,4,5,6", help="other seeds, for the spread")
     parser.add_argument("--no-reference", action="store_true", help="skip the reference-style filter")
-    parser.add_argument("--step-seeds", type=int, default=30,
-                        help="seeds 1..N for the step figures' distribution (default 30; 0: skip)")
+    parser.add_argument(
+        "--step-seeds",
+        type=int,
+        default=30,
+        help="seeds 1..N for the step figures' distribution (default 30; 0: skip)",
+    )
     parser.add_argument("--no-bound", action="store_true", help="skip the Bayesian step reference (numpy)")
-    parser.add_argument("--noise-scale", type=float, default=1.0,
-                        help="multiply every trace's noise levels (not its spikes) by this (default 1)")
+    parser.add_argument(
+        "--noise-scale",
+        type=float,
+        default=1.0,
+        help="multiply every trace's noise levels (not its spikes) by this (default 1)",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     seeds = [int(x) for x in args.seeds.split(",") if x]
@@ -364,20 +408,28 @@ def main() -> int:
             spread[key].append(v)
     steps_hold = step_distribution(args.step_seeds, k, not args.no_bound) if args.step_seeds > 0 else None
 
-    print(f"{'figure':<29}{'ours':>9}{'all seeds':>19}{'Pioreactor':>11}{'ref-style':>10}{'target':>8}"
-          f"{'seed ' + str(args.seed):>9}{'all seeds':>10}")
+    print(
+        f"{'figure':<29}{'ours':>9}{'all seeds':>19}{'Pioreactor':>11}{'ref-style':>10}{'target':>8}"
+        f"{'seed ' + str(args.seed):>9}{'all seeds':>10}"
+    )
     main_pass = True
     for key, label in LABELS.items():
         ok, ok_all = main_fig[key] < TARGET[key], all(v < TARGET[key] for v in spread[key])
         main_pass &= ok
         here = f"{ref_here[key]:.3g}" if ref_here else "-"
-        print(f"{label:<29}{main_fig[key]:>9.3g}{f'{min(spread[key]):.3g}..{max(spread[key]):.3g}':>19}"
-              f"{REFERENCE[key]:>11.3g}{here:>10}{TARGET[key]:>8.3g}{'PASS' if ok else 'FAIL':>9}"
-              f"{'PASS' if ok_all else 'FAIL':>10}")
+        print(
+            f"{label:<29}{main_fig[key]:>9.3g}{f'{min(spread[key]):.3g}..{max(spread[key]):.3g}':>19}"
+            f"{REFERENCE[key]:>11.3g}{here:>10}{TARGET[key]:>8.3g}{'PASS' if ok else 'FAIL':>9}"
+            f"{'PASS' if ok_all else 'FAIL':>10}"
+        )
     if steps_hold is not None:
-        print(f"{'both steps < 20 min, seeds 1-' + str(args.step_seeds):<76}{'PASS' if steps_hold else 'FAIL':>19}")
-    print(f"\nPioreactor: its figures in issue 6; ref-style: the reference-style filter on these traces;"
-          f" seeds {args.seed},{args.seeds}; {time.perf_counter() - started:.0f} s")
+        print(
+            f"{'both steps < 20 min, seeds 1-' + str(args.step_seeds):<76}{'PASS' if steps_hold else 'FAIL':>19}"
+        )
+    print(
+        f"\nPioreactor: its figures in issue 6; ref-style: the reference-style filter on these traces;"
+        f" seeds {args.seed},{args.seeds}; {time.perf_counter() - started:.0f} s"
+    )
     return 0 if main_pass else 1
 
 

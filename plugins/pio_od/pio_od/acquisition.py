@@ -42,11 +42,17 @@ class SamplingOptions:
                 raise ValueError(f"[{section}] {key} = {value!r}: expected a number >= 0")
             return float(value)
 
-        options = cls(int(number("samples_per_reading")), int(number("dark_samples")), number("led_settle_s"),
-                      number("adc_full_scale_v"))
+        options = cls(
+            int(number("samples_per_reading")),
+            int(number("dark_samples")),
+            number("led_settle_s"),
+            number("adc_full_scale_v"),
+        )
         if not 1 <= options.samples <= 1000 or options.dark_samples > 1000 or options.settle_s > 1:
-            raise ValueError(f"[{section}] samples_per_reading {options.samples} (1-1000), dark_samples "
-                             f"{options.dark_samples} (0-1000) or led_settle_s {options.settle_s} (0-1 s) out of range")
+            raise ValueError(
+                f"[{section}] samples_per_reading {options.samples} (1-1000), dark_samples "
+                f"{options.dark_samples} (0-1000) or led_settle_s {options.settle_s} (0-1 s) out of range"
+            )
         return options
 
 
@@ -91,8 +97,11 @@ class SignalChain:
         if self.ref is not None:
             ref_v = net.get(self.ref)
             if ref_v is None or not ref_v >= MIN_REFERENCE_V:
-                why = errors.get(self.ref) or f"reference signal {ref_v if ref_v is not None else float('nan'):.4f} V " \
-                                                 "is too weak (is the IR LED working?)"
+                why = (
+                    errors.get(self.ref)
+                    or f"reference signal {ref_v if ref_v is not None else float('nan'):.4f} V "
+                    "is too weak (is the IR LED working?)"
+                )
                 return Reading(s.t, {}, {ch: f"no reference: {why}" for ch in self.signal_channels}, ref_v)
             scale = 1.0 / ref_v
         signals: dict[str, float] = {}
@@ -112,7 +121,9 @@ class ODHardware:
     no usable signal channel at all is an error (raised).
     """
 
-    def __init__(self, owner: str, options: SamplingOptions | None = None, *, logger: logging.Logger | None = None):
+    def __init__(
+        self, owner: str, options: SamplingOptions | None = None, *, logger: logging.Logger | None = None
+    ):
         from pioreactor_kernel import hardware
 
         log = logger or logging.getLogger(f"pioreactor.{owner}")
@@ -120,7 +131,8 @@ class ODHardware:
         if not any(a != names.REF for a in angles.values()):
             raise hardware.HardwareError(
                 "no photodiode measures the culture: map one in [hardware.photodiodes], "
-                "e.g. `pio config set hardware.photodiodes.2 90`")
+                "e.g. `pio config set hardware.photodiodes.2 90`"
+            )
         self.devices = hardware.DeviceSet(owner=owner)
         try:
             led = self.devices.led(hardware.IR_LED)
@@ -131,7 +143,12 @@ class ODHardware:
                 except hardware.ChannelBusy:
                     raise
                 except Exception as e:  # noqa: BLE001 - one broken channel must not stop the rest
-                    log.error("photodiode channel %s (angle %s) cannot be opened, reading without it: %s", ch, angle, e)
+                    log.error(
+                        "photodiode channel %s (angle %s) cannot be opened, reading without it: %s",
+                        ch,
+                        angle,
+                        e,
+                    )
             if not any(angles[ch] != names.REF for ch in adcs):
                 raise hardware.HardwareError("no photodiode channel measuring the culture could be opened")
         except BaseException:
@@ -140,8 +157,15 @@ class ODHardware:
         # a REF that is mapped but broken stays in the chain: its readings then fail loudly
         self.chain = SignalChain({ch: a for ch, a in angles.items() if ch in adcs or a == names.REF})
         o = options or SamplingOptions()
-        self.sampler = Sampler(led, adcs, samples=o.samples, dark_samples=o.dark_samples, settle_s=o.settle_s,
-                               full_scale_v=o.full_scale_v, logger=log)
+        self.sampler = Sampler(
+            led,
+            adcs,
+            samples=o.samples,
+            dark_samples=o.dark_samples,
+            settle_s=o.settle_s,
+            full_scale_v=o.full_scale_v,
+            logger=log,
+        )
 
     @property
     def angles(self) -> dict[str, str]:
@@ -151,8 +175,9 @@ class ODHardware:
     def read(self, intensity_percent: float) -> Reading:
         return self.chain.reading(self.sampler.sample(intensity_percent))
 
-    def read_mean(self, intensity_percent: float, readings: int, spacing_s: float = 0.2) -> tuple[
-            dict[str, float], dict[str, float], dict[str, str]]:
+    def read_mean(
+        self, intensity_percent: float, readings: int, spacing_s: float = 0.2
+    ) -> tuple[dict[str, float], dict[str, float], dict[str, str]]:
         """Mean and SD per channel over ``readings`` readings (a blank, a calibration standard)."""
         values: dict[str, list[float]] = {ch: [] for ch in self.angles}
         errors: dict[str, str] = {}

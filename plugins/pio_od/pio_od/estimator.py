@@ -158,8 +158,7 @@ class GrowthRateEstimator:
             "main": self._main.to_list(),
             "gate": self._gate.to_list(),
             "candidates": [
-                [c.start_t_s, c.score, c.prior_log_odds, c.filter.to_list()]
-                for c in self._candidates
+                [c.start_t_s, c.score, c.prior_log_odds, c.filter.to_list()] for c in self._candidates
             ],
             "noise": self._noise.to_list(),
             "warmup": [list(r) for r in self._warmup],
@@ -328,8 +327,9 @@ class GrowthRateEstimator:
         top = max([0.0, *(c.log_odds for c in self._candidates)])
         everyone = [(math.exp(-top), self._main)]
         everyone += [(math.exp(c.log_odds - top), c.filter) for c in self._candidates]
-        guesses = [everyone[0]] + [wf for wf, c in zip(everyone[1:], self._candidates, strict=True)
-                                   if c.prior_log_odds >= 0]
+        guesses = [everyone[0]] + [
+            wf for wf, c in zip(everyone[1:], self._candidates, strict=True) if c.prior_log_odds >= 0
+        ]
         total = sum(w for w, _ in guesses)
         level = sum(w * f.level for w, f in guesses) / total
         rate = sum(w * f.rate for w, f in guesses) / total

@@ -34,8 +34,12 @@ class LEDLike(Protocol):
 
 def plausible(value: Any) -> bool:
     """A conversion worth keeping: a finite number of volts in the ADC's possible range."""
-    return (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-            and MIN_PLAUSIBLE_V <= value <= MAX_PLAUSIBLE_V)
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and MIN_PLAUSIBLE_V <= value <= MAX_PLAUSIBLE_V
+    )
 
 
 def median(values: list[float]) -> float:
@@ -75,8 +79,17 @@ class SampleSet:
 class Sampler:
     """Reads every channel with the LED off (dark), then on at ``intensity``, then switches it off."""
 
-    def __init__(self, led: LEDLike, adcs: Mapping[str, ADCLike], *, samples: int = 9, dark_samples: int = 5,
-                 settle_s: float = 0.0, full_scale_v: float = 4.096, logger: logging.Logger | None = None):
+    def __init__(
+        self,
+        led: LEDLike,
+        adcs: Mapping[str, ADCLike],
+        *,
+        samples: int = 9,
+        dark_samples: int = 5,
+        settle_s: float = 0.0,
+        full_scale_v: float = 4.096,
+        logger: logging.Logger | None = None,
+    ):
         if samples < 1:
             raise ValueError(f"samples_per_reading must be at least 1, got {samples}")
         self.led, self.adcs = led, dict(adcs)
@@ -131,8 +144,9 @@ class Sampler:
                 return
             raw_on.update(self._read_rounds(self.samples, errors, again))
 
-    def _read_rounds(self, rounds: int, errors: dict[str, str],
-                     channels: list[str] | None = None) -> dict[str, list[float]]:
+    def _read_rounds(
+        self, rounds: int, errors: dict[str, str], channels: list[str] | None = None
+    ) -> dict[str, list[float]]:
         adcs = self.adcs if channels is None else {ch: self.adcs[ch] for ch in channels}
         values: dict[str, list[float]] = {ch: [] for ch in adcs}
         for _ in range(rounds):

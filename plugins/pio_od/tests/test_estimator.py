@@ -117,8 +117,9 @@ def test_a_single_spike_moves_the_growth_rate_by_less_than_0_01_per_hour():
         spiked = list(trace)
         spiked[i] = (trace[i][0], trace[i][1] * factor)
         dirty = run(GrowthRateEstimator(), spiked)
-        worst = max(abs(a.growth_rate_per_h - b.growth_rate_per_h)
-                    for a, b in zip(clean[i:], dirty[i:], strict=True))
+        worst = max(
+            abs(a.growth_rate_per_h - b.growth_rate_per_h) for a, b in zip(clean[i:], dirty[i:], strict=True)
+        )
         assert worst < 0.01, f"spike x{factor}: growth rate moved by {worst:.4f} 1/h"
         if factor in (1.5, 0.7):
             assert not dirty[i].accepted
@@ -179,8 +180,9 @@ def test_state_of_another_version_is_refused_with_a_hint():
 
 
 def test_stored_noise_and_rate_start_the_filter_where_it_was():
-    est = GrowthRateEstimator(EstimatorConfig(noise_cv=0.01, initial_growth_rate_per_h=0.5,
-                                              growth_rate_prior_std_per_h=0.1))
+    est = GrowthRateEstimator(
+        EstimatorConfig(noise_cv=0.01, initial_growth_rate_per_h=0.5, growth_rate_prior_std_per_h=0.1)
+    )
     first = next(e for e in run(est, readings(lambda t: 0.5, 0.1, seed=7)) if e.ready)
     assert first.growth_rate_per_h == pytest.approx(0.5, abs=0.1)
     assert first.growth_rate_std <= 0.1
