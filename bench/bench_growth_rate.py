@@ -428,7 +428,7 @@ def main() -> int:
         )
     print(
         f"\nPioreactor: its figures in issue 6; ref-style: the reference-style filter on these traces;"
-        f" seeds {args.seed},{args.seeds}; {time.perf_counter() - started:.0f} s"
+        f" seeds {','.join(map(str, [args.seed, *seeds]))}; {time.perf_counter() - started:.0f} s"
     )
     return 0 if main_pass else 1
 
