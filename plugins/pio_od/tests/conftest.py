@@ -1,16 +1,11 @@
-"""Fixtures for pio-od: a real Mosquitto, and per test a fresh simulated unit pointed at it."""
+"""Per test a fresh simulated unit on the session broker (broker and make_unit: the kernel's pytest plugin)."""
 
 from __future__ import annotations
 
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
-
-from pioreactor_kernel import config, plugins
-from pioreactor_kernel.hardware.testing import isolated_unit
-from pioreactor_kernel.testing import running_broker
 
 sys.path.insert(0, str(Path(__file__).parent))  # od_simtools (pytest runs with --import-mode=importlib)
 from od_simtools import JsonRecorder  # noqa: E402
@@ -19,54 +14,21 @@ from od_simtools import JsonRecorder  # noqa: E402
 SIM = {"seed": "11", "speed": "1", "lag_h": "0", "ambient_c": "37"}
 
 
-@pytest.fixture(scope="session")
-def broker(tmp_path_factory):
-    with running_broker(tmp_path_factory.mktemp("broker")) as b:
-        yield b
-
-
-def _reset() -> None:
-    plugins.reset_plugin_manager()
-    config._cached = None
-
-
-class Unit:
-    def __init__(self, name: str, data_dir, port: int):
-        self.name, self.data_dir, self.port = name, data_dir, port
-        self.experiment = "exp1"
-        self.base = f"pioreactor/{name}/exp1"
-        self.env = {"PIO_DATA_DIR": str(data_dir), "PIO_UNIT": name, "PIO_EXPERIMENT": "exp1",
-                    "PIO__mqtt__port": str(port), "PIO__mqtt__host": "127.0.0.1"}
-
-    def configure(self, **sections) -> None:
-        """Write more config (``sim={"speed": "60"}``) and reload this process's view of it."""
-        from pioreactor_kernel import hardware
-        from pioreactor_kernel.hardware.testing import write_config
-
-        write_config(self.data_dir, sections)
-        hardware.reset()
-        _reset()
-
-    def true_state(self) -> dict:
-        import pio_sim
-
-        return pio_sim.true_state(self.data_dir)
-
-
 @pytest.fixture
-def unit(tmp_path, broker, monkeypatch, request):
+def unit(make_unit, request):
     """A fresh simulated unit (seeded) with its own data dir and name, on the session broker."""
     sections = {"hardware": {"backend": "sim"}, "sim": dict(SIM)}
     for section, values in getattr(request, "param", {}).items():
         sections.setdefault(section, {}).update(values)
-    name = f"od{uuid.uuid4().hex[:8]}"
-    with isolated_unit(tmp_path, monkeypatch, unit=name, **sections) as data_dir:
-        u = Unit(name, data_dir, broker.port)
-        for k, v in u.env.items():
-            monkeypatch.setenv(k, v)
-        _reset()
-        yield u
-        _reset()
+    u = make_unit(config=sections, prefix="od")
+
+    def true_state() -> dict:
+        import pio_sim
+
+        return pio_sim.true_state(u.data_dir)
+
+    u.true_state = true_state
+    return u
 
 
 @pytest.fixture
