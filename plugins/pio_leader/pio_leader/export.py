@@ -1,19 +1,21 @@
 """`pio export`: an experiment's datasets to one zip of CSV or Parquet files, with a manifest.
 
-Streamed: rows leave the database in chunks (a server-side cursor on PostgreSQL), become Arrow
-record batches and are written into the zip entry at once, so memory stays flat whatever the
-size. On a second thread the previous chunk is serialised and compressed while the next is read.
-``manifest.json`` lists each dataset's file, columns (type and physical unit), row count and time
-range, and the filters used.
+Streamed: rows leave the database in chunks as Arrow record batches and are written into the
+zip entry at once, so memory stays flat whatever the size. On SQLite the rows go from the
+database to Arrow in C (the ADBC SQLite driver); on PostgreSQL (a server-side cursor), and
+without that driver, through the DB-API cursor. The files are written by arro3 (Arrow in Rust):
+Parquet with zstd, and CSV with floats in their shortest exact form, while SQLite or PostgreSQL
+quote the text (a CSV text is always quoted, so an empty text and a NULL stay apart). pyarrow is
+not used: its import alone costs 30 to 40 MB of memory. ``manifest.json`` lists each dataset's
+file, columns (type and physical unit), row count and time range, and the filters used.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
+import itertools
 import json
 import queue
-import sys
 import threading
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
@@ -27,10 +29,13 @@ from pioreactor_kernel.timestamps import current_utc_timestamp
 
 from .storage import TableSet, is_postgres, quote
 
-CHUNK_ROWS = 16_384
+CHUNK_ROWS = 4096  # rows per batch: memory, not speed, decides (ADBC and the writers hold a few)
+ROW_GROUP_ROWS = 16_384  # Parquet buffers a row group before writing it
 ARROW_TYPES = {"TEXT": "string", "VARCHAR": "string", "DOUBLE": "float64", "FLOAT": "float64", "REAL": "float64",
                "INT": "int64", "INTEGER": "int64", "SMALLINT": "int64", "BIGINT": "int64", "BOOL": "bool",
                "BOOLEAN": "bool"}
+_CACHE_KIB = -512  # SQLite's cache_size in KiB (negative)
+_CR = "\r"  # appended to each text by the database for CSV, so that arro3 quotes every text (see _write_csv)
 
 
 class ExportError(click.ClickException):
@@ -44,6 +49,7 @@ class Dataset:
     columns: list[str]
     arrow_types: list[str]
     units: dict[str, str] = field(default_factory=dict)
+    nullable: dict[str, bool] = field(default_factory=dict)
 
 
 def datasets(table_sets: Sequence[TableSet]) -> dict[str, Dataset]:
@@ -56,7 +62,8 @@ def datasets(table_sets: Sequence[TableSet]) -> dict[str, Dataset]:
             if "experiment" in names and "timestamp" in names:
                 types = [ARROW_TYPES.get(str(f.field_type).upper(), "string") for f in fields]
                 found[model._meta.table_name] = Dataset(model._meta.table_name, model, names, types,
-                                                        dict(getattr(model, "units", {}) or {}))
+                                                        dict(getattr(model, "units", {}) or {}),
+                                                        {f.column_name: bool(f.null) for f in fields})
     return found
 
 
@@ -64,28 +71,35 @@ def export_experiment(db: peewee.Database, chosen: Sequence[Dataset], experiment
                       fmt: str = "csv", start: str | None = None, end: str | None = None,
                       units: Sequence[str] = (), progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Write the zip; returns the manifest (also stored in it as ``manifest.json``)."""
-    pa = import_pyarrow()
-    if isinstance(db, peewee.SqliteDatabase):
-        db.execute_sql("PRAGMA cache_size = -2000")  # a one-pass read gains nothing from a big page cache
-
+    small_page_cache(db)
     manifest: dict[str, Any] = {"experiment": experiment, "exported_at": current_utc_timestamp(), "format": fmt,
                                 "filters": {"start": start, "end": end, "units": list(units)}, "datasets": []}
     with zipfile.ZipFile(output, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True) as zf:
         for ds in chosen:
-            schema = pa.schema([(c, getattr(pa, t)()) for c, t in zip(ds.columns, ds.arrow_types, strict=True)])
             name = f"{ds.name}.{'parquet' if fmt == 'parquet' else 'csv'}"
-            compress = zipfile.ZIP_STORED if fmt == "parquet" else zipfile.ZIP_DEFLATED
             info = zipfile.ZipInfo(name, date_time=_zip_time())
-            info.compress_type = compress
+            info.compress_type = zipfile.ZIP_STORED if fmt == "parquet" else zipfile.ZIP_DEFLATED
+            stats = _Stats(ds, fmt == "csv", progress)
+            batches = stats.counted(_record_batches(db, ds, fmt == "csv", experiment, start, end, units))
             with zf.open(info, "w", force_zip64=True) as entry:
-                rows, first, last = _write_dataset(db, ds, schema, entry, fmt, experiment, start, end, units, progress)
+                if fmt == "parquet":
+                    _write_parquet(batches, ds, entry)
+                else:
+                    with _Compressor(entry) as sink:  # compresses on another core meanwhile
+                        _write_csv(batches, ds, sink)
             manifest["datasets"].append({
-                "name": ds.name, "file": name, "rows": rows, "time_range": [first, last],
+                "name": ds.name, "file": name, "rows": stats.rows, "time_range": [stats.first, stats.last],
                 "columns": [{"name": c, "type": t, "unit": ds.units.get(c)}
                             for c, t in zip(ds.columns, ds.arrow_types, strict=True)],
             })
         zf.writestr("manifest.json", json.dumps(manifest, indent=2))
     return manifest
+
+
+def small_page_cache(db: peewee.Database) -> None:
+    """One pass over the rows gains nothing from the writer's 16 MB page cache: 512 KiB will do."""
+    if isinstance(db, peewee.SqliteDatabase):
+        db.execute_sql(f"PRAGMA cache_size = {_CACHE_KIB}")
 
 
 def count_rows(db: peewee.Database, ds: Dataset, experiment: str, start: str | None, end: str | None,
@@ -111,12 +125,13 @@ def _where(db: peewee.Database, experiment: str, start: str | None, end: str | N
     return " AND ".join(clauses), params
 
 
-def _partitions(db: peewee.Database, ds: Dataset, experiment: str, start: str | None, end: str | None,
+def _partitions(db: peewee.Database, ds: Dataset, csv: bool, experiment: str, start: str | None, end: str | None,
                 units: Sequence[str]) -> Iterator[tuple[dict[str, str], list[str], str, list[Any]]]:
     """The queries of an export: one per unit, in time order (``fixed`` columns, fetched columns, SQL, params).
 
     The experiment and the unit are the same for a whole query: they are not fetched (they would be
-    the costliest columns, a new string per row) but added to each batch as constants.
+    costly columns, a new string per row) but added to each batch as constants. For CSV, the
+    database appends a carriage return to each text (see :func:`_write_csv`).
     """
     constants = {"experiment": experiment}
     partitions: list[dict[str, str]] = [constants]
@@ -126,9 +141,15 @@ def _partitions(db: peewee.Database, ds: Dataset, experiment: str, start: str | 
     for fixed in partitions:
         fetched = [c for c in ds.columns if c not in fixed]
         where, params = _where(db, experiment, start, end, [fixed["pioreactor_unit"]] if len(fixed) > 1 else ())
-        sql = (f"SELECT {', '.join(map(quote, fetched))} FROM {quote(ds.name)} WHERE {where} "
-               f"ORDER BY {quote('timestamp')}")
+        columns = ", ".join(f"{quote(c)} || '{_CR}' AS {quote(c)}" if csv and t == "string" else quote(c)
+                            for c, t in zip(ds.columns, ds.arrow_types, strict=True) if c in fetched)
+        # the table's own timestamp (a CSV column of that name is the quoted text): its clustered key order
+        sql = f"SELECT {columns} FROM {quote(ds.name)} WHERE {where} ORDER BY {quote(ds.name)}.{quote('timestamp')}"
         yield fixed, fetched, sql, params
+
+
+def _csv_text(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"'
 
 
 def _units(db: peewee.Database, ds: Dataset, experiment: str, start: str | None, end: str | None) -> list[str]:
@@ -143,47 +164,82 @@ def _units(db: peewee.Database, ds: Dataset, experiment: str, start: str | None,
     return found
 
 
-def _record_batches(db: peewee.Database, ds: Dataset, schema: Any, experiment: str, start: str | None,
-                    end: str | None, units: Sequence[str]) -> Iterator[Any]:
-    """Arrow record batches of ``schema``: through ADBC's SQLite driver when it is there (SQLite to
-    Arrow in C, no Python object per value), else through the DB-API cursor."""
-    pa = import_pyarrow()
-    types = dict(zip(schema.names, schema.types, strict=True))
+def _schema(ds: Dataset, columns: Sequence[str] | None = None) -> Any:
+    from arro3.core import Field, Schema
+
+    types = dict(zip(ds.columns, ds.arrow_types, strict=True))
+    return Schema([Field(c, _arrow_type(types[c]), True) for c in columns or ds.columns])
+
+
+def _arrow_type(name: str) -> Any:
+    from arro3.core import DataType
+
+    return {"string": DataType.string, "float64": DataType.float64, "int64": DataType.int64,
+            "bool": DataType.bool}[name]()
+
+
+def _record_batches(db: peewee.Database, ds: Dataset, csv: bool, experiment: str, start: str | None,
+                    end: str | None, units: Sequence[str]) -> Iterator[tuple[bytes, Any]]:
+    """(CSV prefix, Arrow record batch): through ADBC's SQLite driver when it is there (SQLite to
+    Arrow in C, no Python object per value), else through the DB-API cursor.
+
+    For Parquet the batch has every column and the prefix is empty. For CSV, the constant columns
+    that lead a row (the experiment and the unit) are not in the batch: they are the prefix of
+    each of its lines, as CSV text.
+    """
+    from arro3.core import Array, RecordBatch
+
+    types = dict(zip(ds.columns, ds.arrow_types, strict=True))
+    constant_arrays: dict[tuple[str, int], Any] = {}
+
+    def constant(value: str, n: int) -> Any:
+        key = (value, n)
+        if key not in constant_arrays:
+            constant_arrays.clear()  # one partition at a time: its value, in batches of one size but the last
+            constant_arrays[key] = Array([value] * n, _arrow_type("string"))
+        return constant_arrays[key]
+
     adbc = _adbc_connection(db)
     try:
-        for fixed, fetched, sql, params in _partitions(db, ds, experiment, start, end, units):
-            if adbc is not None:
-                chunks = _adbc_fetch(adbc, sql, params, fetched, [types[c] for c in fetched])
-            else:
-                chunks = (pa.RecordBatch.from_arrays([pa.array(col, type=types[c]) for c, col in
-                                                      zip(fetched, zip(*rows, strict=True), strict=True)],
-                                                     names=fetched) for rows in _fetch(db, sql, params, ds.name))
-            for batch in chunks:
-                n = batch.num_rows
-                arrays = [batch.column(c) if c in fetched else pa.repeat(pa.scalar(fixed[c], types[c]), n)
-                          for c in ds.columns]
-                yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+        for fixed, fetched, sql, params in _partitions(db, ds, csv, experiment, start, end, units):
+            fetched_types = [types[c] for c in fetched]
+            chunks = (_adbc_fetch(adbc, sql, params, fetched, fetched_types) if adbc is not None
+                      else _dbapi_fetch(db, sql, params, ds.name, fetched_types))
+            leading = 0
+            while csv and leading < len(ds.columns) and ds.columns[leading] in fixed:
+                leading += 1
+            prefix = "".join(_csv_text(fixed[c]) + "," for c in ds.columns[:leading]).encode()
+            in_batch = ds.columns[leading:]
+            schema = _schema(ds, in_batch)
+            fixed_values = {c: v + _CR if csv else v for c, v in fixed.items()}
+            for columns in chunks:
+                n = len(columns[0])
+                by_name = dict(zip(fetched, columns, strict=True))
+                yield prefix, RecordBatch.from_arrays([by_name[c] if c in by_name else constant(fixed_values[c], n)
+                                                       for c in in_batch], schema=schema)
     finally:
         if adbc is not None:
             adbc.close()
 
 
 def _adbc_connection(db: peewee.Database) -> Any:
-    """A low-level ADBC connection to the SQLite file, or None (PostgreSQL, or the driver is missing).
-
-    The low-level API, not ``adbc_driver_manager.dbapi``: that one imports numpy and
-    ``pyarrow.dataset`` (38 MB) for nothing we use.
-    """
+    """A low-level ADBC connection to the SQLite file, or None (PostgreSQL, or the driver is missing)."""
     if not isinstance(db, peewee.SqliteDatabase) or db.database == ":memory:":
         return None
     try:
-        import_pyarrow()
         import adbc_driver_manager
         import adbc_driver_sqlite
     except ImportError:
         return None
     database = adbc_driver_sqlite.connect(str(db.database))
-    return _ADBC(database, adbc_driver_manager.AdbcConnection(database))
+    connection = adbc_driver_manager.AdbcConnection(database)
+    statement = adbc_driver_manager.AdbcStatement(connection)
+    try:
+        statement.set_sql_query(f"PRAGMA cache_size = {_CACHE_KIB}")  # its own SQLite, its own page cache
+        statement.execute_update()
+    finally:
+        statement.close()
+    return _ADBC(database, connection)
 
 
 class _ADBC:
@@ -195,35 +251,51 @@ class _ADBC:
         self.database.close()
 
 
-def _adbc_fetch(adbc: _ADBC, sql: str, params: list[Any], fetched: list[str], types: list[Any]) -> Iterator[Any]:
-    """ADBC infers each column's type from the first batch and refuses a later value of another type
-    (a column NULL in its first rows, text later). A first row of typed constants pins the types."""
+def _adbc_fetch(adbc: _ADBC, sql: str, params: list[Any], fetched: list[str], types: list[Any]) -> Iterator[list[Any]]:
+    """Arrow columns of each batch. ADBC infers each column's type from the first batch and refuses a
+    later value of another type (a column NULL in its first rows, text later): a first row of typed
+    constants pins the types, and is dropped."""
     import adbc_driver_manager
-    import pyarrow as pa
+    from arro3.core import Array, DataType, RecordBatch, RecordBatchReader
 
-    pins = ", ".join(f"{_PIN.get(str(t), chr(39) * 2)} AS {quote(c)}" for c, t in zip(fetched, types, strict=True))
+    pins = ", ".join(f"{_PIN.get(t, chr(39) * 2)} AS {quote(c)}" for c, t in zip(fetched, types, strict=True))
+    arrow_types = [_arrow_type(t) for t in types]
     statement = adbc_driver_manager.AdbcStatement(adbc.connection)
     try:
         statement.set_options(**{"adbc.sqlite.query.batch_rows": str(CHUNK_ROWS)})
         # UNION ALL yields its arms in order; the second is ordered by the table's clustered key
         statement.set_sql_query(f"SELECT {pins} UNION ALL SELECT * FROM ({sql})")
-        statement.bind(pa.record_batch([pa.array([p]) for p in params], names=[str(i) for i in range(len(params))]))
+        statement.bind(RecordBatch.from_pydict({str(i): Array([p], DataType.string()) for i, p in enumerate(params)}))
         stream, _ = statement.execute_query()
+        reader = RecordBatchReader.from_stream(stream)
+        del stream
         first = True
-        for batch in pa.RecordBatchReader.from_stream(stream):
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                break
             if first:
-                batch, first = batch.slice(1), False
+                batch, first = batch.slice(1, batch.num_rows - 1), False
             if batch.num_rows:
-                yield pa.RecordBatch.from_arrays([col if col.type == t else col.cast(t)
-                                                  for col, t in zip(batch.columns, types, strict=True)], names=fetched)
+                yield [col if col.type == t else col.cast(t) for col, t in zip(batch.columns, arrow_types, strict=True)]
     finally:
+        reader = None  # the stream goes before its statement: closing a statement under a live stream crashes
         statement.close()
 
 
-_PIN = {"double": "0.0", "int64": "0", "bool": "0"}
+_PIN = {"float64": "0.0", "int64": "0", "bool": "0"}
 
 
-def _fetch(db: peewee.Database, sql: str, params: list[Any], name: str) -> Iterator[list[tuple[Any, ...]]]:
+def _dbapi_fetch(db: peewee.Database, sql: str, params: list[Any], name: str, types: list[Any]) -> Iterator[list[Any]]:
+    from arro3.core import Array
+
+    arrow_types = [_arrow_type(t) for t in types]
+    for rows in _fetch_rows(db, sql, params, name):
+        yield [Array(list(col), t) for col, t in zip(zip(*rows, strict=True), arrow_types, strict=True)]
+
+
+def _fetch_rows(db: peewee.Database, sql: str, params: list[Any], name: str) -> Iterator[list[tuple[Any, ...]]]:
     if is_postgres(db):
         connection = db.connection()
         autocommit, connection.autocommit = connection.autocommit, False  # named cursors live in transactions
@@ -243,149 +315,123 @@ def _fetch(db: peewee.Database, sql: str, params: list[Any], name: str) -> Itera
             yield rows
 
 
-def _write_dataset(db: peewee.Database, ds: Dataset, schema: Any, entry: Any, fmt: str, experiment: str,
-                   start: str | None, end: str | None, units: Sequence[str],
-                   progress: Callable[[int], None] | None) -> tuple[int, str | None, str | None]:
-    batches: queue.Queue[Any] = queue.Queue(maxsize=2)
-    failure: list[BaseException] = []
-    writer_thread = threading.Thread(target=_serialise, args=(batches, _Sink(entry), schema, fmt, failure),
-                                     daemon=True)
-    writer_thread.start()
-    rows, first, last = 0, None, None
-    ts_index = schema.names.index("timestamp")
-    try:
-        for batch in _record_batches(db, ds, schema, experiment, start, end, units):
-            if failure:
-                break
-            stamps = batch.column(ts_index)
-            lo, hi = stamps[0].as_py(), stamps[len(stamps) - 1].as_py()  # in time order within a unit
-            first = lo if first is None or lo < first else first
-            last = hi if last is None or hi > last else last
-            rows += batch.num_rows
-            batches.put(batch)
-            if progress:
-                progress(batch.num_rows)
-    finally:
-        batches.put(None)
-        writer_thread.join()
-    if failure:
-        raise failure[0]
-    return rows, first, last
+class _Stats:
+    """Counts the rows of the batches going by, reports progress, and keeps the time range."""
+
+    def __init__(self, ds: Dataset, csv: bool, progress: Callable[[int], None] | None) -> None:
+        self.csv, self.progress = csv, progress
+        self.rows, self.first, self.last = 0, None, None
+
+    def counted(self, batches: Iterator[tuple[bytes, Any]]) -> Iterator[tuple[bytes, Any]]:
+        for prefix, batch in batches:
+            n = batch.num_rows
+            stamps = batch.column("timestamp")
+            lo, hi = self._text(stamps[0].as_py()), self._text(stamps[n - 1].as_py())  # in time order within a unit
+            self.first = lo if self.first is None or lo < self.first else self.first
+            self.last = hi if self.last is None or hi > self.last else self.last
+            self.rows += n
+            yield prefix, batch
+            if self.progress:
+                self.progress(n)
+
+    def _text(self, value: str) -> str:
+        return value[:-1] if self.csv else value
 
 
-@contextlib.contextmanager
-def _without_numpy() -> Iterator[None]:
-    """In the `pio export` process only: pyarrow's lazily imported modules would pull numpy (20 MB)."""
-    if "numpy" in sys.modules:
-        yield
-        return
-    sys.modules["numpy"] = None  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        if sys.modules.get("numpy", 0) is None:
-            del sys.modules["numpy"]
+def _write_parquet(batches: Iterator[tuple[bytes, Any]], ds: Dataset, sink: Any) -> None:
+    """zstd; a dictionary only for the texts that repeat (units, channels...): timestamps and numbers
+    are nearly all distinct, and a dictionary would cost time and memory before being given up."""
+    import arro3.io
+    from arro3.core import RecordBatchReader
+
+    arro3.io.write_parquet(RecordBatchReader.from_batches(_schema(ds), (batch for _, batch in batches)), sink,
+                           compression="zstd(1)", max_row_group_size=ROW_GROUP_ROWS,
+                           column_dictionary_enabled={c: t == "string" and c != "timestamp"
+                                                      for c, t in zip(ds.columns, ds.arrow_types, strict=True)})
 
 
-def import_pyarrow() -> Any:
-    """pyarrow, without letting it import numpy (which it does not need here): 20 MB and a second saved."""
-    if "pyarrow" not in sys.modules and "numpy" not in sys.modules:
-        sys.modules["numpy"] = None  # type: ignore[assignment]
-        try:
-            import pyarrow
-        finally:
-            del sys.modules["numpy"]
-        pyarrow.set_memory_pool(pyarrow.system_memory_pool())  # returns freed memory, as glibc does
-        return pyarrow
-    import pyarrow
+def _write_csv(batches: Iterator[tuple[bytes, Any]], ds: Dataset, sink: Any) -> None:
+    """Every text quoted (``"`` doubled inside), so that an empty text (``""``) and a NULL (nothing)
+    stay apart, and numbers as they are, floats in their shortest exact form.
 
-    return pyarrow
+    arro3 writes the batch: it quotes a text only when it must, and each text ends with a carriage
+    return added by the database, so it must; the return before each closing quote is then taken
+    out. When the batch holds a return or a line break of its own (the counts tell), that is not
+    safe: its lines are made by :func:`_csv_rows` instead.
+    """
+    import arro3.io
 
-
-def _serialise(batches: queue.Queue[Any], sink: _Sink, schema: Any, fmt: str, failure: list[BaseException]) -> None:
-    import pyarrow as pa
-
-    try:
-        if fmt == "parquet":
-            import pyarrow.parquet as pq
-
-            writer: Any = pq.ParquetWriter(pa.PythonFile(sink, mode="w"), schema, compression="zstd")
+    types = dict(zip(ds.columns, ds.arrow_types, strict=True))
+    sink.write((",".join(map(_csv_text, ds.columns)) + "\n").encode())
+    for prefix, batch in batches:
+        buffer = io.BytesIO()
+        arro3.io.write_csv(batch, buffer, header=False)
+        data = buffer.getvalue()
+        n = batch.num_rows
+        texts = sum(n - batch.column(c).null_count for c in batch.column_names if types[c] == "string")
+        if data.count(b"\r") == texts and data.count(b"\n") == n:
+            data = data.replace(b'\r"', b'"')
+            if prefix:  # each line break ends a line: the constant columns go in front of each
+                data = prefix + data[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
         else:
-            import pyarrow.csv as csv
-
-            writer = csv.CSVWriter(pa.PythonFile(sink, mode="w"), schema)
-        while (batch := batches.get()) is not None:
-            writer.write_batch(batch) if fmt != "parquet" else writer.write_batch(batch, row_group_size=65536)
-        writer.close()
-    except BaseException as e:  # noqa: BLE001 - handed to the reading thread, which raises it
-        failure.append(e)
-        while batches.get() is not None:
-            pass
+            data = _csv_rows(batch, [types[c] for c in batch.column_names], prefix)
+        sink.write(data)
 
 
-class _Sink(io.RawIOBase):
-    """A zip entry that also answers ``tell()`` (Parquet's writer asks; zipfile's stream cannot)."""
+def _csv_rows(batch: Any, types: list[str], prefix: bytes) -> bytes:
+    """The CSV lines of a batch, formatted in Python (rare: texts holding a carriage return or a line break)."""
+    columns: list[Any] = [itertools.repeat(prefix.decode()[:-1])] if prefix else []
+    for column, kind in zip(batch.columns, types, strict=True):
+        values = column.to_pylist()
+        if kind == "string":  # each ends with the database's carriage return
+            columns.append(["" if v is None else _csv_text(v[:-1]) for v in values])
+        elif kind == "float64":
+            columns.append(["" if v is None else repr(v) for v in values])
+        elif kind == "bool":
+            columns.append(["" if v is None else "true" if v else "false" for v in values])
+        else:
+            columns.append(["" if v is None else str(v) for v in values])
+    return ("\n".join(map(",".join, zip(*columns, strict=False))) + "\n").encode()  # repeat() has no end
+
+
+class _Compressor(io.RawIOBase):
+    """Writes into a (deflated) zip entry from another thread: zlib releases the GIL, so the
+    compression of one batch runs on the second core while the next is read and formatted."""
 
     def __init__(self, entry: Any) -> None:
-        self.entry, self.position = entry, 0
+        self.entry = entry
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+        self._failure: list[BaseException] = []
+        self._thread = threading.Thread(target=self._run, name="export-compress", daemon=True)
+        self._thread.start()
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: Any) -> int:
-        n = self.entry.write(data)
-        self.position += n
-        return n
+        if self._failure:
+            raise self._failure[0]
+        self._queue.put(bytes(data))
+        return len(data)
 
-    def tell(self) -> int:
-        return self.position
+    def close(self) -> None:
+        if not self.closed:
+            self._queue.put(None)
+            self._thread.join()
+            super().close()
+            if self._failure:
+                raise self._failure[0]
+
+    def _run(self) -> None:
+        while (data := self._queue.get()) is not None:
+            if not self._failure:
+                try:
+                    self.entry.write(data)
+                except BaseException as e:  # noqa: BLE001 - raised in the writing thread
+                    self._failure.append(e)
 
 
 def _zip_time() -> tuple[int, int, int, int, int, int]:
     import time
 
     return time.localtime()[:6]
-
-
-# ---------------------------------------------------------------------------- CLI
-@click.command()
-@click.option("--experiment", required=True, help="The experiment to export")
-@click.option("--datasets", "dataset_names", default="", help="Comma-separated datasets (default: all); see --list")
-@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="The zip to write (default: <experiment>-<time>.zip here)")
-@click.option("--start", default=None, help="Only rows at or after this time (ISO-8601, or 2h/1d ago)")
-@click.option("--end", default=None, help="Only rows before this time (ISO-8601, or 2h/1d ago)")
-@click.option("--unit", "units", multiple=True, help="Only these units (repeatable)")
-@click.option("--list", "list_only", is_flag=True, help="List the datasets that can be exported and exit")
-def export(experiment: str, dataset_names: str, fmt: str, output: Path | None, start: str | None, end: str | None,
-           units: tuple[str, ...], list_only: bool) -> None:
-    """Export an experiment's datasets to one zip (CSV or Parquet files and a manifest.json)."""
-    from .logs_cli import since_timestamp
-    from .storage import StorageError, open_leader_database
-
-    try:
-        db, table_sets = open_leader_database()
-    except StorageError as e:
-        raise click.ClickException(str(e)) from None
-    available = datasets(table_sets)
-    if list_only:
-        for name, ds in sorted(available.items()):
-            click.echo(f"{name}: {', '.join(ds.columns)}")
-        return
-    wanted = [n.strip() for n in dataset_names.split(",") if n.strip()] or sorted(available)
-    unknown = [n for n in wanted if n not in available]
-    if unknown:
-        raise ExportError(f"no dataset {', '.join(map(repr, unknown))}; datasets: {', '.join(sorted(available))}")
-    start_ts, end_ts = (since_timestamp(start) if start else None), (since_timestamp(end) if end else None)
-    chosen = [available[n] for n in wanted]
-    output = output or Path(f"{experiment}-{current_utc_timestamp()[:19].replace(':', '')}.zip")
-    total = sum(count_rows(db, ds, experiment, start_ts, end_ts, units) for ds in chosen)
-    with click.progressbar(length=total, label=f"exporting {total:,} rows", file=sys.stderr) as bar, \
-            _without_numpy():
-        manifest = export_experiment(db, chosen, experiment, output, fmt=fmt, start=start_ts, end=end_ts,
-                                     units=units, progress=bar.update)
-    for d in manifest["datasets"]:
-        click.echo(f"{d['name']}: {d['rows']:,} rows" + (f" ({d['time_range'][0]} .. {d['time_range'][1]})"
-                                                         if d["rows"] else ""))
-    click.echo(f"wrote {output}")

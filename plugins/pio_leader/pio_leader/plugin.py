@@ -23,7 +23,7 @@ def register_tables(register: Any) -> None:
 def register_commands(cli: Any) -> None:
     cli.add_lazy_command("experiments", "pio_leader.experiments_cli:experiments",
                          help="Create, list and switch experiments; assign units; notes and metadata")
-    cli.add_lazy_command("export", "pio_leader.export:export",
+    cli.add_lazy_command("export", "pio_leader.export_cli:export",
                          help="Export an experiment's datasets to a zip of CSV or Parquet files")
     cli.add_lazy_command("logs", "pio_leader.logs_cli:logs", replace=True,
                          help="Show this unit's log file, or search the stored logs of the cluster")

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from pio_leader import streams
-from pio_leader.export import export
+from pio_leader.export_cli import export
 from pio_leader.storage import open_leader_database
 
 
