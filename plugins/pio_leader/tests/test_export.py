@@ -107,3 +107,25 @@ def test_a_column_empty_in_its_first_rows_and_filled_later_exports_whole(make_le
     _, tables = _read_back(out, "csv")
     assert tables["od_readings"].column("calibration_name").to_pylist() == [r["calibration_name"] for r in rows]
     assert tables["od_readings"].column("od_reading").to_pylist() == [r["od_reading"] for r in rows]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_texts_of_every_kind_over_many_batches_and_units_read_back_equal(make_leader, broker, tmp_path, fmt):
+    """Empty texts apart from NULLs, texts a CSV must quote, and batches of both kinds (those whose
+    texts hold a line break or a carriage return are written another way), over several units."""
+    make_leader(broker.port)
+    open_leader_database()
+    odd = ['a "quoted", name', "line\nbreak", "cr\rhere", "", "NA", None]
+    rows = [{"experiment": "exp1", "pioreactor_unit": f"u{k}", "timestamp": f"2026-11-24T10:00:{i // 1000:02d}.{i:06d}Z",
+             "channel": "NA" if i % 7 == 0 else "2", "od_reading": i / 3 + k, "angle": "" if i % 3 == 0 else "90",
+             "ir_led_intensity": None if i % 5 else 80.5, "calibrated": i % 2,
+             "calibration_name": odd[i % len(odd)] if (k == 1 and i < 50) else (None if i % 4 else "")}
+            for k in range(3) for i in range(9000)]
+    for start in range(0, len(rows), 2000):
+        streams.ODReading.insert_many(rows[start:start + 2000]).execute()
+    out = tmp_path / f"many.{fmt}.zip"
+    result = CliRunner().invoke(export, ["--experiment", "exp1", "--datasets", "od_readings", "--format", fmt, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    manifest, tables = _read_back(out, fmt)
+    assert manifest["datasets"][0]["rows"] == 27_000
+    assert [tuple(r.values()) for r in tables["od_readings"].to_pylist()] == [tuple(r.values()) for r in rows]
