@@ -1,23 +1,17 @@
 """`pio export`: an experiment's datasets to one zip of CSV or Parquet files, with a manifest.
 
-Streamed: rows leave the database in chunks as Arrow record batches and are written into the
+Streamed: rows leave the database in batches of Arrow record batches and are written into the
 zip entry at once, so memory stays flat whatever the size. On SQLite the rows go from the
 database to Arrow in C (the ADBC SQLite driver); on PostgreSQL (a server-side cursor), and
-without that driver, through the DB-API cursor. The files are written by arro3 (Arrow in Rust):
-Parquet with zstd, and CSV with floats in their shortest exact form, while SQLite or PostgreSQL
-quote the text (a CSV text is always quoted, so an empty text and a NULL stay apart). pyarrow is
-not used: its import alone costs 30 to 40 MB of memory. ``manifest.json`` lists each dataset's
-file, columns (type and physical unit), row count and time range, and the filters used.
+without that driver, through the DB-API cursor. :mod:`.export_files` writes the files with
+arro3 (Arrow in Rust): pyarrow is not used, its import alone costs 30 to 40 MB of memory.
+``manifest.json`` lists each dataset's file, columns (type and physical unit), row count and
+time range, and the filters used.
 """
 
 from __future__ import annotations
 
-import functools
-import io
-import itertools
 import json
-import queue
-import threading
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,15 +22,23 @@ import click
 import peewee
 from pioreactor_kernel.timestamps import current_utc_timestamp
 
+from .export_files import (
+    CSV_TEXT_END,
+    Compressor,
+    arrow_type,
+    csv_text,
+    schema,
+    write_csv,
+    write_parquet,
+    zip_entry,
+)
 from .storage import TableSet, is_postgres, quote
 
 CHUNK_ROWS = 4096  # rows per batch: memory, not speed, decides (ADBC and the writers hold a few)
-ROW_GROUP_ROWS = 16_384  # Parquet buffers a row group before writing it
 ARROW_TYPES = {"TEXT": "string", "VARCHAR": "string", "DOUBLE": "float64", "FLOAT": "float64", "REAL": "float64",
                "INT": "int64", "INTEGER": "int64", "SMALLINT": "int64", "BIGINT": "int64", "BOOL": "bool",
                "BOOLEAN": "bool"}
 _CACHE_KIB = -512  # SQLite's cache_size in KiB (negative)
-_CR = "\r"  # appended to each text by the database for CSV, so that arro3 quotes every text (see _write_csv)
 
 
 class ExportError(click.ClickException):
@@ -78,15 +80,15 @@ def export_experiment(db: peewee.Database, chosen: Sequence[Dataset], experiment
     with zipfile.ZipFile(output, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True) as zf:
         for ds in chosen:
             name = f"{ds.name}.{'parquet' if fmt == 'parquet' else 'csv'}"
-            info = _zip_entry(name, deflated=fmt != "parquet")  # Parquet is compressed already
-            stats = _Stats(ds, fmt == "csv", progress)
+            info = zip_entry(name, deflated=fmt != "parquet")  # Parquet is compressed already
+            stats = _Stats(fmt == "csv", progress)
             batches = stats.counted(_record_batches(db, ds, fmt == "csv", experiment, start, end, units))
             with zf.open(info, "w", force_zip64=True) as entry:
                 if fmt == "parquet":
-                    _write_parquet(batches, ds, entry)
+                    write_parquet(batches, ds.columns, ds.arrow_types, entry)
                 else:
-                    with _Compressor(entry) as sink:  # compresses on another core meanwhile
-                        _write_csv(batches, ds, sink)
+                    with Compressor(entry) as sink:  # compresses on another core meanwhile
+                        write_csv(batches, ds.columns, ds.arrow_types, sink)
             manifest["datasets"].append({
                 "name": ds.name, "file": name, "rows": stats.rows, "time_range": [stats.first, stats.last],
                 "columns": [{"name": c, "type": t, "unit": ds.units.get(c)}
@@ -131,7 +133,7 @@ def _partitions(db: peewee.Database, ds: Dataset, csv: bool, experiment: str, st
 
     The experiment and the unit are the same for a whole query: they are not fetched (they would be
     costly columns, a new string per row) but added to each batch as constants. For CSV, the
-    database appends a carriage return to each text (see :func:`_write_csv`).
+    database appends a carriage return to each text (see :func:`export_files.write_csv`).
     """
     constants = {"experiment": experiment}
     partitions: list[dict[str, str]] = [constants]
@@ -141,15 +143,11 @@ def _partitions(db: peewee.Database, ds: Dataset, csv: bool, experiment: str, st
     for fixed in partitions:
         fetched = [c for c in ds.columns if c not in fixed]
         where, params = _where(db, experiment, start, end, [fixed["pioreactor_unit"]] if len(fixed) > 1 else ())
-        columns = ", ".join(f"{quote(c)} || '{_CR}' AS {quote(c)}" if csv and t == "string" else quote(c)
+        columns = ", ".join(f"{quote(c)} || '{CSV_TEXT_END}' AS {quote(c)}" if csv and t == "string" else quote(c)
                             for c, t in zip(ds.columns, ds.arrow_types, strict=True) if c in fetched)
         # the table's own timestamp (a CSV column of that name is the quoted text): its clustered key order
         sql = f"SELECT {columns} FROM {quote(ds.name)} WHERE {where} ORDER BY {quote(ds.name)}.{quote('timestamp')}"
         yield fixed, fetched, sql, params
-
-
-def _csv_text(value: str) -> str:
-    return '"' + value.replace('"', '""') + '"'
 
 
 def _units(db: peewee.Database, ds: Dataset, experiment: str, start: str | None, end: str | None) -> list[str]:
@@ -162,20 +160,6 @@ def _units(db: peewee.Database, ds: Dataset, experiment: str, start: str | None,
     while (row := db.execute_sql(sql, [*params, found[-1] if found else ""]).fetchone()) and row[0] is not None:
         found.append(row[0])
     return found
-
-
-def _schema(ds: Dataset, columns: Sequence[str] | None = None) -> Any:
-    from arro3.core import Field, Schema
-
-    types = dict(zip(ds.columns, ds.arrow_types, strict=True))
-    return Schema([Field(c, _arrow_type(types[c]), True) for c in columns or ds.columns])
-
-
-def _arrow_type(name: str) -> Any:
-    from arro3.core import DataType
-
-    return {"string": DataType.string, "float64": DataType.float64, "int64": DataType.int64,
-            "bool": DataType.bool}[name]()
 
 
 def _record_batches(db: peewee.Database, ds: Dataset, csv: bool, experiment: str, start: str | None,
@@ -196,7 +180,7 @@ def _record_batches(db: peewee.Database, ds: Dataset, csv: bool, experiment: str
         key = (value, n)
         if key not in constant_arrays:
             constant_arrays.clear()  # one partition at a time: its value, in batches of one size but the last
-            constant_arrays[key] = Array([value] * n, _arrow_type("string"))
+            constant_arrays[key] = Array([value] * n, arrow_type("string"))
         return constant_arrays[key]
 
     adbc = _adbc_connection(db)
@@ -208,15 +192,15 @@ def _record_batches(db: peewee.Database, ds: Dataset, csv: bool, experiment: str
             leading = 0
             while csv and leading < len(ds.columns) and ds.columns[leading] in fixed:
                 leading += 1
-            prefix = "".join(_csv_text(fixed[c]) + "," for c in ds.columns[:leading]).encode()
+            prefix = "".join(csv_text(fixed[c]) + "," for c in ds.columns[:leading]).encode()
             in_batch = ds.columns[leading:]
-            schema = _schema(ds, in_batch)
-            fixed_values = {c: v + _CR if csv else v for c, v in fixed.items()}
+            batch_schema = schema(in_batch, [types[c] for c in in_batch])
+            fixed_values = {c: v + CSV_TEXT_END if csv else v for c, v in fixed.items()}
             for columns in chunks:
                 n = len(columns[0])
                 by_name = dict(zip(fetched, columns, strict=True))
                 yield prefix, RecordBatch.from_arrays([by_name[c] if c in by_name else constant(fixed_values[c], n)
-                                                       for c in in_batch], schema=schema)
+                                                       for c in in_batch], schema=batch_schema)
     finally:
         if adbc is not None:
             adbc.close()
@@ -259,8 +243,9 @@ def _adbc_fetch(adbc: _ADBC, sql: str, params: list[Any], fetched: list[str], ty
     from arro3.core import Array, DataType, RecordBatch, RecordBatchReader
 
     pins = ", ".join(f"{_PIN.get(t, chr(39) * 2)} AS {quote(c)}" for c, t in zip(fetched, types, strict=True))
-    arrow_types = [_arrow_type(t) for t in types]
+    arrow_types = [arrow_type(t) for t in types]
     statement = adbc_driver_manager.AdbcStatement(adbc.connection)
+    reader: Any = None
     try:
         statement.set_options(**{"adbc.sqlite.query.batch_rows": str(CHUNK_ROWS)})
         # UNION ALL yields its arms in order; the second is ordered by the table's clustered key
@@ -290,7 +275,7 @@ _PIN = {"float64": "0.0", "int64": "0", "bool": "0"}
 def _dbapi_fetch(db: peewee.Database, sql: str, params: list[Any], name: str, types: list[Any]) -> Iterator[list[Any]]:
     from arro3.core import Array
 
-    arrow_types = [_arrow_type(t) for t in types]
+    arrow_types = [arrow_type(t) for t in types]
     for rows in _fetch_rows(db, sql, params, name):
         yield [Array(list(col), t) for col, t in zip(zip(*rows, strict=True), arrow_types, strict=True)]
 
@@ -318,9 +303,11 @@ def _fetch_rows(db: peewee.Database, sql: str, params: list[Any], name: str) -> 
 class _Stats:
     """Counts the rows of the batches going by, reports progress, and keeps the time range."""
 
-    def __init__(self, ds: Dataset, csv: bool, progress: Callable[[int], None] | None) -> None:
+    def __init__(self, csv: bool, progress: Callable[[int], None] | None) -> None:
         self.csv, self.progress = csv, progress
-        self.rows, self.first, self.last = 0, None, None
+        self.rows = 0
+        self.first: str | None = None
+        self.last: str | None = None
 
     def counted(self, batches: Iterator[tuple[bytes, Any]]) -> Iterator[tuple[bytes, Any]]:
         for prefix, batch in batches:
@@ -338,107 +325,3 @@ class _Stats:
         return value[:-1] if self.csv else value
 
 
-def _write_parquet(batches: Iterator[tuple[bytes, Any]], ds: Dataset, sink: Any) -> None:
-    """zstd; a dictionary only for the texts that repeat (units, channels...): timestamps and numbers
-    are nearly all distinct, and a dictionary would cost time and memory before being given up."""
-    import arro3.io
-    from arro3.core import RecordBatchReader
-
-    arro3.io.write_parquet(RecordBatchReader.from_batches(_schema(ds), (batch for _, batch in batches)), sink,
-                           compression="zstd(1)", max_row_group_size=ROW_GROUP_ROWS,
-                           column_dictionary_enabled={c: t == "string" and c != "timestamp"
-                                                      for c, t in zip(ds.columns, ds.arrow_types, strict=True)})
-
-
-def _write_csv(batches: Iterator[tuple[bytes, Any]], ds: Dataset, sink: _Compressor) -> None:
-    """Every text quoted (``"`` doubled inside), so that an empty text (``""``) and a NULL (nothing)
-    stay apart, and numbers as they are, floats in their shortest exact form.
-
-    arro3 writes the batch: it quotes a text only when it must, and each text ends with a carriage
-    return added by the database, so it must; :func:`_finish_csv` then takes out the return before
-    each closing quote, on the compressing thread.
-    """
-    import arro3.io
-
-    types = dict(zip(ds.columns, ds.arrow_types, strict=True))
-    sink.put(lambda: (",".join(map(_csv_text, ds.columns)) + "\n").encode())
-    for prefix, batch in batches:
-        buffer = io.BytesIO()
-        arro3.io.write_csv(batch, buffer, header=False)
-        sink.put(functools.partial(_finish_csv, buffer.getvalue(), prefix, batch,
-                                   [types[c] for c in batch.column_names]))
-
-
-def _finish_csv(data: bytes, prefix: bytes, batch: Any, types: list[str]) -> bytes:
-    """The batch's lines: arro3's, once the database's returns are out and the prefix is in front of
-    each; or, when the batch holds a return or a line break of its own (the counts tell, and then
-    that would not be safe), made by :func:`_csv_rows`."""
-    n = batch.num_rows
-    texts = sum(n - column.null_count for column, t in zip(batch.columns, types, strict=True) if t == "string")
-    if data.count(b"\r") != texts or data.count(b"\n") != n:
-        return _csv_rows(batch, types, prefix)
-    data = data.replace(b'\r"', b'"')
-    return prefix + data[:-1].replace(b"\n", b"\n" + prefix) + b"\n" if prefix else data
-
-
-def _csv_rows(batch: Any, types: list[str], prefix: bytes) -> bytes:
-    """The CSV lines of a batch, formatted in Python (rare: texts holding a carriage return or a line break)."""
-    columns: list[Any] = [itertools.repeat(prefix.decode()[:-1])] if prefix else []
-    for column, kind in zip(batch.columns, types, strict=True):
-        values = column.to_pylist()
-        if kind == "string":  # each ends with the database's carriage return
-            columns.append(["" if v is None else _csv_text(v[:-1]) for v in values])
-        elif kind == "float64":
-            columns.append(["" if v is None else repr(v) for v in values])
-        elif kind == "bool":
-            columns.append(["" if v is None else "true" if v else "false" for v in values])
-        else:
-            columns.append(["" if v is None else str(v) for v in values])
-    return ("\n".join(map(",".join, zip(*columns, strict=False))) + "\n").encode()  # repeat() has no end
-
-
-class _Compressor:
-    """Finishes and writes into a (deflated) zip entry from another thread: zlib releases the GIL,
-    so one batch is compressed on the second core while the next is read and formatted."""
-
-    def __init__(self, entry: Any) -> None:
-        self.entry = entry
-        self._queue: queue.Queue[Callable[[], bytes] | None] = queue.Queue(maxsize=4)
-        self._failure: list[BaseException] = []
-        self._thread = threading.Thread(target=self._run, name="export-compress", daemon=True)
-
-    def __enter__(self) -> _Compressor:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._queue.put(None)
-        self._thread.join()
-        if self._failure and exc[0] is None:
-            raise self._failure[0]
-
-    def put(self, make: Callable[[], bytes]) -> None:
-        """Queue the making of bytes to write (in order)."""
-        if self._failure:
-            raise self._failure[0]
-        self._queue.put(make)
-
-    def _run(self) -> None:
-        while (make := self._queue.get()) is not None:
-            if not self._failure:
-                try:
-                    self.entry.write(make())
-                except BaseException as e:  # noqa: BLE001 - raised in the reading thread
-                    self._failure.append(e)
-
-
-def _zip_entry(name: str, deflated: bool) -> zipfile.ZipInfo:
-    """An entry dated now; deflated at level 1. (A ZipInfo made by hand does not take the ZipFile's
-    level: it would deflate at level 6, three times slower for a zip 10 % smaller.)"""
-    import time
-
-    info = zipfile.ZipInfo(name, date_time=time.localtime()[:6])
-    info.compress_type = zipfile.ZIP_DEFLATED if deflated else zipfile.ZIP_STORED
-    if deflated:
-        setattr(info, "compress_level" if hasattr(info, "compress_level") else "_compresslevel", 1)  # 3.13 renamed it
-    return info
