@@ -5,7 +5,10 @@ fresh process for CSV and for Parquet and prints, for each, the wall time of the
 the peak resident memory of that process (VmHWM) and the zip's size. The figures include the
 process start and the plugin loading of `pio`.
 
-    .venv/bin/python bench/bench_export.py [--rows 1000000] [--units 16]
+The machine is shared: ``--repeat N`` runs each export N times and prints the median and the
+range, and each line gives the load average when it started.
+
+    .venv/bin/python bench/bench_export.py [--rows 1000000] [--units 16] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -79,6 +83,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--units", type=int, default=16)
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each export (median and range)")
     args = parser.parse_args()
     print(f"# pio export, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
     for rows in (args.rows // 10, args.rows):  # the smaller one shows that memory does not grow with size
@@ -88,9 +93,18 @@ def main() -> None:
             build(data_dir, rows, args.units)
             print(f"{rows:,} OD rows ({args.units} units, database built in {time.perf_counter() - t:.1f} s):")
             for fmt in ("csv", "parquet"):
-                seconds, peak_mb, cpu_s, size = run_export(data_dir, fmt, Path(tmp) / f"export-{fmt}.zip")
-                print(f"  {fmt:>7}: {seconds:.2f} s (CPU {cpu_s:.2f} s), peak memory {peak_mb:.0f} MB (VmHWM), "
-                      f"zip {size / 1e6:.1f} MB")
+                runs = []
+                for _ in range(args.repeat):
+                    load = os.getloadavg()[0]
+                    seconds, peak_mb, cpu_s, size = run_export(data_dir, fmt, Path(tmp) / f"export-{fmt}.zip")
+                    runs.append((seconds, peak_mb))
+                    print(f"  {fmt:>7}: {seconds:.2f} s (CPU {cpu_s:.2f} s), peak memory {peak_mb:.0f} MB (VmHWM), "
+                          f"zip {size / 1e6:.1f} MB; load {load:.1f}")
+                if len(runs) > 1:
+                    times, peaks = [r[0] for r in runs], [r[1] for r in runs]
+                    print(f"  {fmt:>7}: median {statistics.median(times):.2f} s (range {min(times):.2f} .. "
+                          f"{max(times):.2f}), peak memory median {statistics.median(peaks):.0f} MB "
+                          f"(range {min(peaks):.0f} .. {max(peaks):.0f}), {len(runs)} runs")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,15 @@ while the writer was stopped, drained when it starts (its own pace, including it
 20,000-message burst to a writer that is stopped (SIGSTOP) during the burst, with our broker
 config and, for comparison, with Mosquitto's default per-client queue (1,000 messages).
 
-    .venv/bin/python bench/bench_mqtt_to_db.py [--messages 100000] [--only single,four,burst]
+The rate is the messages published over the time from the publishers' start to the moment the
+last message of each publisher is found stored (polled every 10 ms); "lost" counts the rows in
+the table at the end against the messages published. The machine is shared and has 2 cores:
+``ceiling`` runs the same publishers and broker with the writer's ingest (its MQTT session,
+batches and acknowledgements) in front of a database that takes nothing, which shows what the
+broker and the publishers allow at that moment. ``--repeat N`` runs the
+live set-ups N times and prints the median and the range.
+
+    .venv/bin/python bench/bench_mqtt_to_db.py [--messages 100000] [--only single,four,ceiling] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import os
 import signal
 import socket
 import sqlite3
+import statistics
 import struct
 import subprocess
 import sys
@@ -97,6 +106,61 @@ def publish(port: int, unit_index: int, count: int, window: int = 2000, batch: i
     reader.join(120)
     sock.sendall(b"\xe0\x00")
     sock.close()
+
+
+def null_subscriber(port: int, total: int) -> None:
+    """The writer's ingest (its MQTT session, batching and acknowledgements) with a database that
+    takes nothing: print when ``total`` messages have been acknowledged."""
+    import logging
+    import threading
+
+    from pio_leader.session import PersistentSession
+    from pio_leader.writer import Ingest
+
+    from pioreactor_kernel.mqtt import BrokerAddress
+
+    class NoDatabase:
+        received = 0
+        done = threading.Event()
+
+        def add_many(self, topic: bytes, payloads: list[bytes]) -> None:
+            self.received += len(payloads)
+
+        def flush(self) -> int:
+            if self.received >= total:
+                self.done.set()
+            return 0
+
+        def discard(self) -> None:
+            pass
+
+    writer = NoDatabase()
+    session = PersistentSession(BrokerAddress("127.0.0.1", port), "bench-null", ["pioreactor/#"])
+    ingest = Ingest(writer, session, logging.getLogger("bench"))  # type: ignore[arg-type]
+    ingest.start()
+    assert ingest.wait_until_running(10)
+    print("ready", flush=True)
+    writer.done.wait()
+    print("done", flush=True)
+    ingest.stop()
+
+
+def run_ceiling(root: Path, publishers: int, total: int) -> dict[str, float]:
+    broker = Broker(root / "broker", port=free_port()).start()
+    try:
+        sub = subprocess.Popen([sys.executable, __file__, "--null-subscriber", str(broker.port), str(total)],
+                               stdout=subprocess.PIPE, text=True)
+        assert sub.stdout is not None and sub.stdout.readline().strip() == "ready"
+        procs = spawn_publishers(broker.port, publishers, total // publishers)
+        start = time.perf_counter()
+        go(procs)
+        assert sub.stdout.readline().strip() == "done"
+        done = time.perf_counter()
+        for p in [*procs, sub]:
+            p.wait(60)
+    finally:
+        broker.stop()
+    return {"seconds": done - start, "rate": total / (done - start)}
 
 
 def spawn_publishers(port: int, publishers: int, per_publisher: int) -> list[subprocess.Popen[str]]:
@@ -257,22 +321,42 @@ def run_burst(root: Path, broker_class: type[Broker], total: int = 20_000) -> di
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=100_000)
-    parser.add_argument("--only", default="single,four,drain,burst")
+    parser.add_argument("--only", default="single,four,ceiling,drain,burst")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each live set-up (median and range)")
     parser.add_argument("--publisher", nargs=3, type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--null-subscriber", nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.publisher:
         publish(*args.publisher)
+        return
+    if args.null_subscriber:
+        null_subscriber(*args.null_subscriber)
         return
     only = set(args.only.split(","))
     print(f"# mqtt_to_db ingest, SQLite WAL, QoS 1, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f} at start")
     for name, publishers in (("single", 1), ("four", 4)):
-        if name in only:
-            with tempfile.TemporaryDirectory() as tmp:
-                r = run_ingest(Path(tmp), publishers, args.messages)
-            print(f"{publishers} publisher(s), {r['published']:,} messages: {r['rate']:,.0f} messages/s "
-                  f"({r['seconds']:.2f} s), stored {r['stored']:,} rows, lost {r['published'] - r['stored']:,}; "
-                  f"CPU per message: writer {r['writer_us']:.1f} us, broker {r['broker_us']:.1f} us")
+        for kind in ("writer", "ceiling"):
+            if (name if kind == "writer" else "ceiling") not in only:
+                continue
+            rates = []
+            for _ in range(args.repeat):
+                with tempfile.TemporaryDirectory() as tmp:
+                    load = os.getloadavg()[0]
+                    if kind == "ceiling":
+                        r = run_ceiling(Path(tmp), publishers, args.messages)
+                        print(f"{publishers} publisher(s), {args.messages:,} messages, no database (ceiling): "
+                              f"{r['rate']:,.0f} messages/s ({r['seconds']:.2f} s), load {load:.1f}")
+                    else:
+                        r = run_ingest(Path(tmp), publishers, args.messages)
+                        print(f"{publishers} publisher(s), {r['published']:,} messages: {r['rate']:,.0f} messages/s "
+                              f"({r['seconds']:.2f} s), stored {r['stored']:,} rows, lost "
+                              f"{r['published'] - r['stored']:,}; CPU per message: writer {r['writer_us']:.1f} us, "
+                              f"broker {r['broker_us']:.1f} us; load {load:.1f}")
+                rates.append(r["rate"])
+            if len(rates) > 1:
+                print(f"  {publishers} publisher(s), {kind}: median {statistics.median(rates):,.0f} messages/s, "
+                      f"range {min(rates):,.0f} .. {max(rates):,.0f} ({len(rates)} runs)")
     if "drain" in only:
         with tempfile.TemporaryDirectory() as tmp:
             r = run_drain(Path(tmp), args.messages)
