@@ -91,15 +91,24 @@ class Ingest:
                     self._pump()
                 except (ConnectionLost, OSError) as e:
                     self._running.clear()
-                    self._commit(acknowledge=False)  # keep the rows; their acknowledgements died with the connection
+                    try:
+                        self._commit(acknowledge=False)  # keep the rows; their acknowledgements died with the connection
+                    except DatabaseUnavailable as db_error:
+                        self._database_down(db_error)
+                        continue
                     self.logger.warning("%s; reconnecting in %.2f s", e, backoff_s)
                     self._stop.wait(backoff_s)
                     backoff_s = min(backoff_s * 2, 2.0)
                 except DatabaseUnavailable as e:
                     self._running.clear()
-                    self.logger.error("the database is unavailable (%s): not acknowledging; retrying every second", e)
-                    self.session.close(send_disconnect=False)  # what was not acknowledged comes again
-                    self._wait_for_database()
+                    self._database_down(e)
+                except Exception:  # a bug: log it, leave the batch to the broker (not acknowledged), go on
+                    self._running.clear()
+                    self.logger.exception("mqtt_to_db failed; reconnecting in %.2f s", backoff_s)
+                    self.writer.discard()
+                    self.session.close(send_disconnect=False)
+                    self._stop.wait(backoff_s)
+                    backoff_s = min(backoff_s * 2, 2.0)
         finally:
             self._running.clear()
             try:
@@ -148,7 +157,11 @@ class Ingest:
         if acknowledge:
             self.session.ack(packet_ids, generation)
 
-    def _wait_for_database(self) -> None:
+    def _database_down(self, e: DatabaseUnavailable) -> None:
+        """Nothing of the batch was acknowledged: drop the connection (the broker sends it all again
+        once we are back) and wait for the database."""
+        self.logger.error("the database is unavailable (%s): not acknowledging; retrying every second", e)
+        self.session.close(send_disconnect=False)
         while not self._stop.wait(1.0):
             try:
                 self.writer.recover()
