@@ -112,34 +112,40 @@ def count_rows(db: peewee.Database, ds: Dataset, experiment: str, start: str | N
 
 
 def _where(db: peewee.Database, experiment: str, start: str | None, end: str | None,
-           units: Sequence[str]) -> tuple[str, list[Any]]:
+           units: Sequence[str | None]) -> tuple[str, list[Any]]:
+    """``units``: only these; ``[None]``: only the rows without a unit."""
     p = db.param
-    clauses, params = [f"{quote('experiment')} = {p}"], [experiment]
+    clauses = [f"{quote('experiment')} = {p}"]
+    params: list[Any] = [experiment]
     if start:
         clauses.append(f"{quote('timestamp')} >= {p}")
         params.append(start)
     if end:
         clauses.append(f"{quote('timestamp')} < {p}")
         params.append(end)
-    if units:
+    if list(units) == [None]:
+        clauses.append(f"{quote('pioreactor_unit')} IS NULL")
+    elif units:
         clauses.append(f"{quote('pioreactor_unit')} IN ({', '.join([p] * len(units))})")
         params.extend(units)
     return " AND ".join(clauses), params
 
 
 def _partitions(db: peewee.Database, ds: Dataset, csv: bool, experiment: str, start: str | None, end: str | None,
-                units: Sequence[str]) -> Iterator[tuple[dict[str, str], list[str], str, list[Any]]]:
-    """The queries of an export: one per unit, in time order (``fixed`` columns, fetched columns, SQL, params).
+                units: Sequence[str]) -> Iterator[tuple[dict[str, str | None], list[str], str, list[Any]]]:
+    """The queries of an export: one per unit, in time order (``fixed`` columns, fetched columns, SQL, params);
+    then, unless units were chosen, one for the rows without a unit (a note about the whole experiment).
 
     The experiment and the unit are the same for a whole query: they are not fetched (they would be
     costly columns, a new string per row) but added to each batch as constants. For CSV, the
     database appends a carriage return to each text (see :func:`export_files.write_csv`).
     """
-    constants = {"experiment": experiment}
-    partitions: list[dict[str, str]] = [constants]
+    constants: dict[str, str | None] = {"experiment": experiment}
+    partitions: list[dict[str, str | None]] = [constants]
     if "pioreactor_unit" in ds.columns:
-        units = list(units) or _units(db, ds, experiment, start, end)
-        partitions = [{**constants, "pioreactor_unit": u} for u in units]
+        chosen: list[str | None] = list(units) or [*_units(db, ds, experiment, start, end), None]
+        partitions = [{**constants, "pioreactor_unit": u} for u in chosen
+                      if u is not None or ds.nullable.get("pioreactor_unit", True)]
     for fixed in partitions:
         fetched = [c for c in ds.columns if c not in fixed]
         where, params = _where(db, experiment, start, end, [fixed["pioreactor_unit"]] if len(fixed) > 1 else ())
@@ -174,9 +180,9 @@ def _record_batches(db: peewee.Database, ds: Dataset, csv: bool, experiment: str
     from arro3.core import Array, RecordBatch
 
     types = dict(zip(ds.columns, ds.arrow_types, strict=True))
-    constant_arrays: dict[tuple[str, int], Any] = {}
+    constant_arrays: dict[tuple[str | None, int], Any] = {}
 
-    def constant(value: str, n: int) -> Any:
+    def constant(value: str | None, n: int) -> Any:
         key = (value, n)
         if key not in constant_arrays:
             constant_arrays.clear()  # one partition at a time: its value, in batches of one size but the last
@@ -192,10 +198,10 @@ def _record_batches(db: peewee.Database, ds: Dataset, csv: bool, experiment: str
             leading = 0
             while csv and leading < len(ds.columns) and ds.columns[leading] in fixed:
                 leading += 1
-            prefix = "".join(csv_text(fixed[c]) + "," for c in ds.columns[:leading]).encode()
+            prefix = "".join(_csv_constant(fixed[c]) + "," for c in ds.columns[:leading]).encode()
             in_batch = ds.columns[leading:]
             batch_schema = schema(in_batch, [types[c] for c in in_batch])
-            fixed_values = {c: v + CSV_TEXT_END if csv else v for c, v in fixed.items()}
+            fixed_values = {c: v + CSV_TEXT_END if csv and v is not None else v for c, v in fixed.items()}
             for columns in chunks:
                 n = len(columns[0])
                 by_name = dict(zip(fetched, columns, strict=True))
@@ -204,6 +210,10 @@ def _record_batches(db: peewee.Database, ds: Dataset, csv: bool, experiment: str
     finally:
         if adbc is not None:
             adbc.close()
+
+
+def _csv_constant(value: str | None) -> str:
+    return "" if value is None else csv_text(value)
 
 
 def _adbc_connection(db: peewee.Database) -> Any:

@@ -129,3 +129,23 @@ def test_texts_of_every_kind_over_many_batches_and_units_read_back_equal(make_le
     manifest, tables = _read_back(out, fmt)
     assert manifest["datasets"][0]["rows"] == 27_000
     assert [tuple(r.values()) for r in tables["od_readings"].to_pylist()] == [tuple(r.values()) for r in rows]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_notes_with_and_without_a_unit_are_all_exported(make_leader, broker, tmp_path, fmt):
+    from pio_leader import experiments
+
+    make_leader(broker.port)
+    open_leader_database()
+    experiments.create("exp1", "")
+    experiments.add_note("exp1", "whole experiment: added antifoam")
+    experiments.add_note("exp1", "u2 looks cloudy", unit="u2")
+    experiments.add_note("exp1", "and, \"again\"")
+    out = tmp_path / f"notes.{fmt}.zip"
+    result = CliRunner().invoke(export, ["--experiment", "exp1", "--datasets", "experiment_notes", "--format", fmt,
+                                         "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    manifest, tables = _read_back(out, fmt)
+    got = sorted((r["note"], r["pioreactor_unit"]) for r in tables["experiment_notes"].to_pylist())
+    assert got == sorted([("whole experiment: added antifoam", None), ("u2 looks cloudy", "u2"), ('and, "again"', None)])
+    assert manifest["datasets"][0]["rows"] == 3
