@@ -48,16 +48,22 @@ def _store_missing(e: StoreUnavailable) -> Any:
 
 
 # ---------------------------------------------------------------------------- session
-@api.get("/session")
-def session_info() -> Any:
+def session_payload() -> dict[str, Any]:
+    """What a page needs to start; also written into the page itself so it needs no round trip first."""
     c = ctx()
     if not auth.logged_in():
-        return jsonify(authenticated=False)
+        return {"authenticated": False}
     series = [{"name": s.name, "title": s.title, "unit": s.unit, "step": s.step, "plugin": s.plugin, "job": s.job}
               for s in c.series]  # here too, so the overview's charts need not wait for the catalog
-    return jsonify(authenticated=True, csrf=session.get("csrf"), unit=c.unit, version=__version__,
-                   experiment=c.current_experiment(), history=c.store.available, history_error=c.store.error,
-                   series=series)
+    experiment = c.current_experiment()
+    return {"authenticated": True, "csrf": session.get("csrf"), "unit": c.unit, "version": __version__,
+            "experiment": experiment, "history": c.store.available, "history_error": c.store.error,
+            "series": series, "units": unit_names(experiment)[0]}
+
+
+@api.get("/session")
+def session_info() -> Any:
+    return jsonify(session_payload())
 
 
 @api.post("/login")
@@ -88,6 +94,16 @@ def catalog() -> Any:
 def units() -> Any:
     c = ctx()
     experiment = name_arg("experiment", request.args.get("experiment") or c.current_experiment())
+    names, assigned = unit_names(experiment)
+    now = time.time()
+    seen = {u: round(now - t, 1) for u, t in c.hub.state.last_seen.items()}
+    return jsonify(experiment=experiment, units=names, local_unit=c.unit, assigned=assigned, last_seen_s=seen,
+                   jobs=c.hub.state.snapshot(experiment))
+
+
+def unit_names(experiment: str) -> tuple[list[str], list[str]]:
+    """(every unit the cluster knows, sorted: their order fixes their colours; those assigned to ``experiment``)."""
+    c = ctx()
     assigned: list[str] = []
     if c.store.available:
         try:
@@ -97,11 +113,7 @@ def units() -> Any:
                 assigned = ex.get(experiment).units
         except Exception:  # noqa: BLE001 - an experiment not in the database yet
             assigned = []
-    now = time.time()
-    seen = {u: round(now - t, 1) for u, t in c.hub.state.last_seen.items()}
-    names = sorted(set(c.hub.state.units()) | set(assigned) | {c.unit})
-    return jsonify(experiment=experiment, units=names, local_unit=c.unit, assigned=assigned, last_seen_s=seen,
-                   jobs=c.hub.state.snapshot(experiment))
+    return sorted(set(c.hub.state.units()) | set(assigned) | {c.unit}), assigned
 
 
 def _targets(unit: str, experiment: str) -> list[str]:
@@ -167,23 +179,57 @@ def _number(name: str, default: float | None = None) -> float:
     return value
 
 
-@api.get("/history/<series>")
-def history(series: str) -> Any:
-    c = ctx()
-    experiment = name_arg("experiment", request.args.get("experiment") or c.current_experiment())
+def _history_args() -> tuple[str, float, float, int, int | None]:
+    experiment = name_arg("experiment", request.args.get("experiment") or ctx().current_experiment())
     end = _number("end", time.time())
     start = _number("start", end - 86400)
     width = int(_number("width", 800))
     bucket = request.args.get("bucket_s")
+    return experiment, start, end, width, int(bucket) if bucket and bucket.isdigit() else None
+
+
+@api.get("/history/<series>")
+def history(series: str) -> Any:
+    c = ctx()
+    experiment, start, end, width, bucket = _history_args()
     try:
-        result = c.history.query(experiment, series, start, end, width, set(c.hub.state.snapshot(experiment)),
-                                 int(bucket) if bucket and bucket.isdigit() else None)
+        result = c.history.query(experiment, series, start, end, width, set(c.hub.state.snapshot(experiment)), bucket)
     except KeyError as e:
         return fail(str(e.args[0]), 404)
     except ValueError as e:
         return fail(str(e))
     result["history"] = c.store.available
     return jsonify(result)
+
+
+@api.get("/history")
+def history_many() -> Any:
+    """Several charts' history over one window in one answer: ``{"charts": {name: <as /history/<name>>}}``,
+    lines packed (see History.query) unless ``format=plain``.
+
+    A page's charts load together (one request, one server thread, no contention between six);
+    a chart that fails gets ``{"error": ...}`` in its place and the others still load."""
+    c = ctx()
+    names = [n for n in request.args.get("series", "").split(",") if n]
+    if not names or len(names) > 64:
+        return fail("name 1 to 64 charts: series=od,temperature,...")
+    experiment, start, end, width, bucket = _history_args()
+    packed = request.args.get("format", "packed") == "packed"
+    t0, cpu0 = time.perf_counter(), time.thread_time()
+    known = set(c.hub.state.snapshot(experiment))
+    charts: dict[str, Any] = {}
+    for name in dict.fromkeys(names):
+        try:
+            charts[name] = c.history.query(experiment, name, start, end, width, known, bucket, packed=packed)
+        except KeyError as e:
+            charts[name] = {"error": str(e.args[0]), "status": 404}
+        except ValueError as e:
+            return fail(str(e))
+    response = jsonify(charts=charts, history=c.store.available)
+    # wall and CPU time of the queries (wall >> CPU: the server waited for the processor or the GIL)
+    response.headers["Server-Timing"] = (f"history;dur={1000 * (time.perf_counter() - t0):.1f}, "
+                                         f"cpu;dur={1000 * (time.thread_time() - cpu0):.1f}")
+    return response
 
 
 @api.get("/dosing")

@@ -9,6 +9,10 @@ Buckets of a minute or more are built from per-minute min/max rollups kept in me
 16 bytes per unit-minute: a week of 16 units is ~2.6 MB per chart), made by one SQL aggregate
 per chart and kept up to date by small indexed queries per unit; finer buckets (windows under
 about half a day) are aggregated by SQL from the raw rows of each unit.
+
+Lines go out plain (``min``/``max`` lists) or packed (integer steps, see ``History.query``): the
+browser asks for a page's charts in one request and gets them packed (a 7-day overview of 16 units:
+~30 ms of server CPU, ~110 KB gzip).
 """
 
 from __future__ import annotations
@@ -87,13 +91,12 @@ class _Track:
         self.mins[i], self.maxs[i] = lo, hi
         self.size = max(self.size, i + 1)
 
-    def window(self, first_minute: int, count: int) -> tuple[np.ndarray, np.ndarray]:
-        lo_out, hi_out = np.full(count, np.nan), np.full(count, np.nan)
-        a, b = max(first_minute, self.start), min(first_minute + count, self.start + self.size)
+    def window_into(self, first_minute: int, lo_out: np.ndarray, hi_out: np.ndarray) -> None:
+        """Copy the minutes from ``first_minute`` on into the (NaN-filled) rows given."""
+        a, b = max(first_minute, self.start), min(first_minute + len(lo_out), self.start + self.size)
         if b > a:
             lo_out[a - first_minute:b - first_minute] = self.mins[a - self.start:b - self.start]
             hi_out[a - first_minute:b - first_minute] = self.maxs[a - self.start:b - self.start]
-        return lo_out, hi_out
 
 
 class _Rollup:
@@ -172,16 +175,24 @@ class History:
         sql = (f"SELECT pioreactor_unit, {split}, substr(timestamp, 1, 16) AS m, MIN({value}), MAX({value}) "
                f"FROM {s.table} WHERE experiment = ? AND pioreactor_unit = ? AND timestamp >= ?{extra} "
                f"GROUP BY pioreactor_unit, {split}, m")
-        for unit in sorted(rollup.units | known_units):
-            since = rollup.last_minute.get(unit, "")
-            for row in self.store.rows(sql, [experiment, unit, since, *params]):
+        units = sorted(rollup.units | known_units)
+        found = self.store.rows_each(sql, [[experiment, u, rollup.last_minute.get(u, ""), *params] for u in units])
+        for rows in found:
+            for row in rows:
                 rollup.add(*row)
         rollup.refreshed = time.monotonic()
 
     # ------------------------------------------------------------------ queries
     def query(self, experiment: str, name: str, start: float, end: float, width_px: int,
-              known_units: set[str] | None = None, bucket_s: int | None = None) -> dict[str, Any]:
-        """Min/max per bucket of every line of chart ``name`` in ``[start, end)`` (epoch seconds)."""
+              known_units: set[str] | None = None, bucket_s: int | None = None,
+              packed: bool = False) -> dict[str, Any]:
+        """Min/max per bucket of every line of chart ``name`` in ``[start, end)`` (epoch seconds).
+
+        Each line is ``{"min": [...], "max": [...]}`` (null: an empty bucket), or with ``packed``
+        ``{"e": e, "d": [...], "gaps": [[i, k], ...]}``: the sequence min, max of each bucket in turn,
+        without its empty stretches (``k`` entries from index ``i``), each value the integer step
+        from the previous one in units of 10^-e. The same values, with much less JSON to write and
+        parse, and it compresses better."""
         s = self.series.get(name)
         if s is None:
             raise KeyError(f"no chart {name!r} (charts: {', '.join(self.series)})")
@@ -195,26 +206,33 @@ class History:
         if n > MAX_BUCKETS:
             raise ValueError(f"{n} buckets of {w} s: ask for a wider bucket or a shorter window")
         known = known_units or set()
-        out: dict[str, dict[str, list[float | None]]] = {}
+        lines: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if self.store.available and self.store.table_exists(s.table):
             rollup = self._rollup(experiment, s, known)
             if w % 60 == 0:
-                self._from_rollup(rollup, t0, n, w, out)
+                self._from_rollup(rollup, t0, n, w, lines)
             else:
-                self._from_rows(experiment, s, rollup.units | known, t0, n, w, out)
+                self._from_rows(experiment, s, rollup.units | known, t0, n, w, lines)
+        encode = _packed if packed else _plain
         return {"series": s.name, "title": s.title, "unit": s.unit, "step": s.step, "bucket_s": w, "t0": t0, "n": n,
-                "data": out}
+                "data": {key: encode(lo, hi) for key, (lo, hi) in lines.items()}}
 
     def _from_rollup(self, rollup: _Rollup, t0: float, n: int, w: int, out: dict[str, Any]) -> None:
         k = w // 60
         first = int(t0 // 60)
         with rollup.lock:
             tracks = list(rollup.tracks.items())
-        for key, track in tracks:
-            lo, hi = track.window(first, n * k)
-            lo, hi = np.fmin.reduce(lo.reshape(n, k), axis=1), np.fmax.reduce(hi.reshape(n, k), axis=1)
-            if not np.isnan(lo).all():
-                out[key] = {"min": _compact(lo), "max": _compact(hi)}
+        group = max(1, 2_000_000 // (n * k))  # lines reduced together (one numpy call), ~32 MB at most
+        for g in range(0, len(tracks), group):
+            part = tracks[g:g + group]
+            los, his = np.full((len(part), n * k), np.nan), np.full((len(part), n * k), np.nan)
+            for i, (_, track) in enumerate(part):
+                track.window_into(first, los[i], his[i])
+            lo_all = np.fmin.reduce(los.reshape(len(part), n, k), axis=2)  # minutes -> buckets
+            hi_all = np.fmax.reduce(his.reshape(len(part), n, k), axis=2)
+            for i, (key, _) in enumerate(part):
+                if not np.isnan(lo_all[i]).all():
+                    out[key] = (lo_all[i], hi_all[i])
 
     def _from_rows(self, experiment: str, s: Series, units: set[str], t0: float, n: int, w: int,
                    out: dict[str, Any]) -> None:
@@ -225,16 +243,17 @@ class History:
                f"WHERE experiment = ? AND pioreactor_unit = ? AND timestamp >= ? AND timestamp < ?{extra} "
                f"GROUP BY {split}, b")
         lo_text, hi_text = iso(t0), iso(t0 + n * w)
-        for unit in sorted(units):
+        ordered = sorted(units)
+        found = self.store.rows_each(sql, [[t0, w, experiment, u, lo_text, hi_text, *params] for u in ordered])
+        for unit, rows in zip(ordered, found, strict=True):
             lines: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-            for split_value, b, lo, hi in self.store.rows(sql, [t0, w, experiment, unit, lo_text, hi_text, *params]):
+            for split_value, b, lo, hi in rows:
                 if b is None or lo is None or not 0 <= int(b) < n:
                     continue
                 key = unit if split_value in (None, "") else f"{unit}:{split_value}"
                 arrays = lines.setdefault(key, (np.full(n, np.nan), np.full(n, np.nan)))
                 arrays[0][int(b)], arrays[1][int(b)] = lo, hi
-            for key, (lo_a, hi_a) in lines.items():
-                out[key] = {"min": _compact(lo_a), "max": _compact(hi_a)}
+            out.update(lines)
 
     def dosing_events(self, experiment: str, start: float, end: float, limit: int = 5000) -> list[list[Any]]:
         if not self.store.available or not self.store.table_exists("dosing_events"):
@@ -246,12 +265,33 @@ class History:
         return [[u, round(t, 3), e, v] for u, t, e, v in rows]
 
 
-def _compact(values: np.ndarray, digits: int = 5) -> list[float | None]:
-    """Five significant digits for the line's typical values (rare spikes get more), None for empty buckets."""
-    finite = values[np.isfinite(values)]
+def _decimals(values: np.ndarray, digits: int = 5) -> int:
+    """Decimals giving ``digits`` significant digits for the line's typical values (rare spikes get more)."""
+    finite = np.abs(values[np.isfinite(values)])
     if finite.size == 0:
-        return [None] * len(values)
-    typical = float(np.median(np.abs(finite)))
-    decimals = digits - 1 - (int(math.floor(math.log10(typical))) if typical > 0 else 0)
-    rounded = np.round(values, max(0, min(12, decimals))).tolist()
-    return [None if v != v else v for v in rounded]
+        return 0
+    typical = float(np.partition(finite, finite.size // 2)[finite.size // 2])  # the median, cheaply
+    decimals = max(0, min(12, digits - 1 - (int(math.floor(math.log10(typical))) if typical > 0 else 0)))
+    biggest = float(finite.max())
+    if biggest > 0:  # integers (and their differences) stay exact in a double, and in JavaScript, below 2^53
+        decimals = min(decimals, int(math.floor(math.log10(2**52 / biggest))))
+    return decimals
+
+
+def _plain(lo: np.ndarray, hi: np.ndarray) -> dict[str, list[float | None]]:
+    both = np.concatenate([lo, hi])
+    rounded = np.round(both, _decimals(both))
+    values = [v if math.isfinite(v) else None for v in rounded.tolist()]
+    return {"min": values[: len(lo)], "max": values[len(lo):]}
+
+
+def _packed(lo: np.ndarray, hi: np.ndarray) -> dict[str, Any]:
+    """``{"e", "d", "gaps"}``: the values that exist, as integer steps; the empty stretches as [index, length]."""
+    both = np.empty(2 * len(lo))
+    both[0::2], both[1::2] = lo, hi
+    e = _decimals(both)
+    present = np.isfinite(both)
+    ints = np.round(both[present] * 10.0**e).astype(np.int64)
+    edges = np.flatnonzero(np.diff(np.concatenate([[1], present.astype(np.int8), [1]])))  # where runs of gaps start/end
+    gaps = [[int(a), int(b - a)] for a, b in zip(edges[0::2], edges[1::2], strict=True)]
+    return {"e": e, "d": np.diff(ints, prepend=0).tolist(), "gaps": gaps}

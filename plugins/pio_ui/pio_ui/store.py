@@ -21,6 +21,7 @@ class Store:
         self.error: str | None = None
         self.postgres = False
         self._lock = threading.Lock()
+        self._tables: set[str] = set()
         try:
             from pio_leader.storage import is_postgres, open_leader_database
         except ImportError:
@@ -41,18 +42,27 @@ class Store:
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run one read; every value is a bound parameter. Raises when the database is unavailable."""
+        return self.rows_each(sql, [params])[0]
+
+    def rows_each(self, sql: str, params_list: Sequence[Sequence[Any]]) -> list[list[tuple[Any, ...]]]:
+        """The same read once per parameter list, on one connection (opening one costs more than an indexed read)."""
         if self.db is None:
             raise StoreUnavailable(self.error or MISSING)
         if self.postgres:
             sql = sql.replace("?", "%s")
         with self.db.connection_context():
-            return list(self.db.execute_sql(sql, tuple(params)).fetchall())
+            return [list(self.db.execute_sql(sql, tuple(params)).fetchall()) for params in params_list]
 
     def table_exists(self, table: str) -> bool:
         if self.db is None:
             return False
+        if table in self._tables:  # tables are created, never dropped, while the UI runs
+            return True
         with self.db.connection_context():
-            return bool(self.db.table_exists(table))
+            found = bool(self.db.table_exists(table))
+        if found:
+            self._tables.add(table)
+        return found
 
     def epoch_expr(self, column: str = "timestamp") -> str:
         if self.postgres:

@@ -42,6 +42,25 @@ def test_bad_requests_are_refused_with_a_reason(leader, catalog):
     assert status == 404
     status, body = c.call("GET", "/api/history/od?width=inf")
     assert status == 400
+    status, body = c.call("GET", "/api/history?series=")
+    assert status == 400 and "series=" in body["error"]
+    status, body = c.call("GET", "/api/history?series=od,temperature&start=10&end=5")
+    assert status == 400 and "start < end" in body["error"]
+
+
+def test_several_charts_in_one_request_packed_or_plain(leader):
+    import time
+
+    c = leader.client().login()
+    window = f"start={time.time() - 3600}&end={time.time() + 5}&width=300"
+    status, body = c.call("GET", f"/api/history?series=od,temperature,nope&{window}")
+    assert status == 200, body
+    assert set(body["charts"]) == {"od", "temperature", "nope"}
+    assert body["charts"]["nope"]["status"] == 404 and "no chart" in body["charts"]["nope"]["error"]
+    assert body["charts"]["od"]["n"] == body["charts"]["temperature"]["n"] > 0
+    assert all({"e", "d", "gaps"} <= set(line) for line in body["charts"]["temperature"]["data"].values())
+    status, plain = c.call("GET", f"/api/history?series=temperature&format=plain&{window}")
+    assert status == 200 and all({"min", "max"} == set(line) for line in plain["charts"]["temperature"]["data"].values())
 
 
 def test_no_secrets_in_pages_and_masked_secrets_are_kept_on_save(leader):

@@ -90,6 +90,39 @@ def test_rollup_buckets_equal_the_raw_minimum_and_maximum(store):
             assert r["data"]["u1"]["min"][b] is None
 
 
+def unpack(line, n):
+    """The browser's decoder (frontend/src/chart.js unpack), in Python."""
+    seq, acc, j, gaps = [None] * (2 * n), 0, 0, {i: k for i, k in line["gaps"]}
+    i = 0
+    while i < 2 * n and j < len(line["d"]):
+        if i in gaps:
+            i += gaps[i]
+            continue
+        acc += line["d"][j]
+        j += 1
+        seq[i] = acc / 10 ** line["e"] if line["e"] >= 0 else acc * 10 ** -line["e"]
+        i += 1
+    return {"min": seq[0::2], "max": seq[1::2]}
+
+
+@pytest.mark.parametrize("span_s, width", [(2 * 86400, 300), (1800, 500)])  # from the rollups; from the rows
+def test_packed_lines_hold_the_same_values_as_plain_ones(store, span_s, width):
+    rng = random.Random(11)
+    rows = [("u1", T0 + i * 5, 30 + rng.random()) for i in range(2 * 17280) if not 9000 < i < 12000]  # a gap
+    rows += [("u2", T0 + 3600 + i * 5, rng.gauss(0.002, 0.0005)) for i in range(2000)]  # small values
+    rows += [("u2", T0 + 3600 + 2000 * 5 + 2.5, 1e9), ("u1", T0 + 40_002.5, -5e-7)]  # a huge and a tiny spike
+    insert_temperatures(store, rows)
+    h = history(store)
+    for start in (T0, T0 + 3600 + 9000):
+        plain = h.query("e", "temperature", start, start + span_s, width)
+        packed = h.query("e", "temperature", start, start + span_s, width, packed=True)
+        assert plain["data"].keys() == packed["data"].keys() and plain["data"]
+        for key, line in plain["data"].items():
+            got = unpack(packed["data"][key], packed["n"])
+            for a, b in zip(line["min"] + line["max"], got["min"] + got["max"], strict=True):
+                assert (a is None and b is None) or math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-15), (key, a, b)
+
+
 def test_rows_stored_after_the_first_query_appear_in_the_next(store):
     insert_temperatures(store, [("u1", T0 + i * 5, 30.0) for i in range(720)])
     h = history(store)
