@@ -6,23 +6,101 @@
 // experiment" window re-asks the server for wider buckets once it has grown to twice its width.
 // After a reconnect, the window is fetched again (the gap is filled from the database).
 import uPlot from "uplot";
-import { get } from "./api.js";
+import { ApiError, get } from "./api.js";
 import { splitKey, unitColor } from "./colors.js";
 
 const charts = new Set();
 let ticker = null;
+const sizes = new ResizeObserver((entries) => {
+  for (const e of entries) if (e.target.__chart) e.target.__chart.resized(e.contentRect);
+});
 
-// Building a chart is the heavy step: one per task, so the page answers input between them.
-const queue = [];
-function later(fn) {
-  queue.push(fn);
-  if (queue.length === 1) setTimeout(runQueue, 0);
+// Building and drawing a chart is the heavy part: one chart's step per task (uPlot draws in a
+// microtask at the end of it), so the page answers input between them. A chart whose data has
+// arrived goes first; the others get their empty frame meanwhile.
+const queue = new Set();
+function schedule(chart) {
+  if (!queue.size) setTimeout(runQueue, 0);
+  queue.add(chart);
 }
 function runQueue() {
-  const fn = queue.shift();
-  if (fn) fn();
-  if (queue.length) setTimeout(runQueue, 0);
+  let next = null;
+  for (const c of queue) if (c.needsBuild) { next = c; break; }
+  next = next || queue.values().next().value;
+  queue.delete(next);
+  try {
+    if (charts.has(next)) next.step();
+  } finally {
+    if (queue.size) setTimeout(runQueue, 0);
+  }
 }
+
+// Charts that load together (a page's charts, or every chart after a reconnect) share one
+// request: GET /api/history?series=a,b,c over the widest of their windows (asked in the same task).
+const batches = new Map();
+function history(name, { experiment, start, end, width }) {
+  const key = `${experiment}|${width}|${Math.round((end - start) / 60)}`;
+  let batch = batches.get(key);
+  if (!batch) {
+    batch = { experiment, start, end, width, waiting: new Map() };
+    batches.set(key, batch);
+    setTimeout(() => sendBatch(key, batch), 0);
+  }
+  batch.start = Math.min(batch.start, start);
+  batch.end = Math.max(batch.end, end);
+  return new Promise((resolve, reject) => {
+    const list = batch.waiting.get(name) || [];
+    list.push([resolve, reject]);
+    batch.waiting.set(name, list);
+  });
+}
+
+async function sendBatch(key, batch) {
+  batches.delete(key);
+  const names = [...batch.waiting.keys()];
+  let answer = null, failure = null;
+  try {
+    answer = await get("/api/history", { series: names.join(","), experiment: batch.experiment,
+      start: batch.start.toFixed(3), end: batch.end.toFixed(3), width: batch.width });
+  } catch (e) { failure = e; }
+  for (const [name, list] of batch.waiting) {
+    const r = answer && answer.charts[name];
+    for (const [resolve, reject] of list) {
+      if (failure) reject(failure);
+      else if (!r || r.error) reject(new ApiError((r && r.error) || `no answer for chart ${name}`, (r && r.status) || 500));
+      else resolve({ ...r, history: answer.history });
+    }
+  }
+}
+
+// A packed line (see docs/ui.md): the sequence min, max of each bucket in turn without its empty
+// stretches ([index, length] in gaps), each value the integer step from the previous one in units of 10^-e.
+function unpack({ e, d, gaps }, n) {
+  const seq = new Array(2 * n).fill(null);
+  const value = e >= 0 ? ((k) => k / 10 ** e) : ((k) => k * 10 ** -e); // exact for whole powers of ten
+  let acc = 0, j = 0, g = 0;
+  for (let i = 0; i < 2 * n && j < d.length; i++) {
+    if (g < gaps.length && i === gaps[g][0]) { i += gaps[g][1] - 1; g++; continue; }
+    acc += d[j++];
+    seq[i] = value(acc);
+  }
+  const min = new Array(n), max = new Array(n);
+  for (let i = 0; i < n; i++) { min[i] = seq[2 * i]; max[i] = seq[2 * i + 1]; }
+  return { min, max };
+}
+
+// Theme colours, read once per theme (reading computed styles forces a style pass).
+let themeColors = null;
+function colors() {
+  if (!themeColors) {
+    themeColors = { axis: cssVar("--pico-muted-color", "#888"), grid: cssVar("--pico-muted-border-color", "rgba(128,128,128,.2)") };
+  }
+  return themeColors;
+}
+addEventListener("pio:theme", () => {
+  themeColors = null;
+  for (const c of charts) if (c.u) { c.retheme = true; schedule(c); }
+});
 
 function tick() {
   if (document.hidden) return;
@@ -52,19 +130,34 @@ export class TimeChart {
     charts.add(this);
     el.__chart = this; // lets tests (and devtools) read what the chart holds
     if (!ticker) ticker = setInterval(tick, 1000);
-    this.resize = new ResizeObserver(() => this.fit());
-    this.resize.observe(el);
+    // The box's size comes from a ResizeObserver, called once the browser has laid the page out:
+    // reading it from the DOM before would force that layout in the middle of our own task.
+    this.size = null;
+    this.measured = new Promise((resolve) => { this.onMeasured = resolve; });
+    sizes.observe(el);
+    setTimeout(() => this.resized(null), 500); // a box never laid out (a hidden tab) still loads
+    this.needsBuild = false;
+  }
+
+  resized(box) {
+    if (!box && this.size) return;
+    const width = box ? box.width : this.el.clientWidth, height = box ? box.height : this.el.clientHeight;
+    this.size = { width: Math.max(200, Math.round(width || 600)), height: Math.round(height) || 220 };
+    this.onMeasured();
+    if (this.u) this.fit();
   }
 
   destroy() {
     charts.delete(this);
-    this.resize.disconnect();
+    queue.delete(this);
+    sizes.unobserve(this.el);
     if (this.u) this.u.destroy();
     this.u = null;
     if (!charts.size) { clearInterval(ticker); ticker = null; }
   }
 
-  widthPx() { return Math.max(200, Math.round(this.el.clientWidth || 600)); }
+  widthPx() { return this.size ? this.size.width : Math.max(200, Math.round(this.el.clientWidth || 600)); }
+  heightPx() { return this.size ? this.size.height : this.el.clientHeight || 220; }
 
   window() {
     const now = Date.now() / 1000;
@@ -76,13 +169,15 @@ export class TimeChart {
     const { start, end } = this.window();
     const token = (this.loading = {});
     try {
-      const r = await get(`/api/history/${encodeURIComponent(this.spec.name)}`,
-        { experiment: this.opts.experiment, start: start.toFixed(3), end: end.toFixed(3), width: this.widthPx() });
+      if (!this.size) await this.measured;
+      const answer = history(this.spec.name, { experiment: this.opts.experiment, start, end, width: this.widthPx() });
+      if (!this.u) schedule(this); // its empty frame while the history is on its way (after the request is sent)
+      const r = await answer;
       if (token !== this.loading) return;
       this.error = null;
       this.w = r.bucket_s; this.t0 = r.t0; this.n = r.n;
       const keep = new Map();
-      for (const [key, d] of Object.entries(r.data)) keep.set(key, { min: d.min, max: d.max });
+      for (const [key, d] of Object.entries(r.data)) keep.set(key, d.d ? unpack(d, r.n) : { min: d.min, max: d.max });
       this.lines = keep;
       this.history = r.history;
     } catch (e) {
@@ -95,7 +190,8 @@ export class TimeChart {
     const pending = this.pending || [];
     this.pending = [];
     this.add(pending); // live points that arrived while we waited (newer than the database)
-    later(() => { if (charts.has(this)) this.build(); });
+    this.needsBuild = true;
+    schedule(this);
   }
 
   // ---------------------------------------------------------------- live points
@@ -170,46 +266,68 @@ export class TimeChart {
     return out;
   }
 
+  // The chart's frame (axes, grid, size) is made as soon as the card mounts, while its history is on
+  // its way; when the data arrives only the lines are added and drawn (a short task per chart).
+  step() {
+    if (this.needsBuild) this.build();
+    else if (this.retheme && this.u) this.create(this.seriesOpts(), this.u.data);
+    else if (!this.u) {
+      const { start, end } = this.window();
+      this.create([], [[start, end]]);
+    }
+    this.retheme = false;
+  }
+
+  seriesOpts() {
+    const step = this.spec.step ? uPlot.paths.stepped({ align: 1 }) : undefined;
+    const channels = {};
+    return this.keys.map((key) => {
+      const { unit } = splitKey(key);
+      channels[unit] = (channels[unit] || 0) + 1;
+      return { label: key, stroke: unitColor(unit), width: 1, spanGaps: true, show: !this.hidden.has(key),
+        dash: channels[unit] > 1 ? [5, 4] : undefined, points: { size: 5 }, paths: step }; // points only where sparse (uPlot decides)
+    });
+  }
+
   build() {
     const t0 = performance.now();
-    this.keys = [...this.lines.keys()].sort();
-    this.newLine = false;
-    if (this.u) { this.u.destroy(); this.u = null; }
-    this.el.replaceChildren();
+    const keys = [...this.lines.keys()].sort();
+    const skeleton = this.u && this.keys && this.keys.length === 0 && !this.retheme;
+    this.keys = keys;
+    this.newLine = this.needsBuild = false;
     if (this.opts.onLines) this.opts.onLines(this.keys, this);
-    const axis = cssVar("--pico-muted-color", "#888");
-    const grid = cssVar("--pico-muted-border-color", "rgba(128,128,128,.2)");
-    const step = this.spec.step ? uPlot.paths.stepped({ align: 1 }) : undefined;
-    const series = [{}];
-    const channels = {};
-    for (const key of this.keys) {
-      const { unit, channel } = splitKey(key);
-      channels[unit] = (channels[unit] || 0) + 1;
-      series.push({
-        label: key, stroke: unitColor(unit), width: 1, spanGaps: true, show: !this.hidden.has(key),
-        dash: channels[unit] > 1 ? [5, 4] : undefined, points: { size: 5 }, paths: step, // points only where sparse (uPlot decides)
-      });
-    }
+    if (skeleton) { // the frame is there: add the lines
+      for (const s of this.seriesOpts()) this.u.addSeries(s);
+      this.u.setData(this.data());
+    } else this.create(this.seriesOpts(), this.data());
+    this.dirty = false;
+    performance.measure(`chart ${this.spec.name}`, { start: t0, end: performance.now() });
+  }
+
+  create(series, data) {
+    if (this.u) { this.u.destroy(); this.u = null; }
+    if (!this.keys) this.keys = [];
+    this.el.replaceChildren();
+    const { axis, grid } = colors();
     const self = this;
+    const font = "12px system-ui, sans-serif"; // one font for ticks and label: the canvas parses it once
     const opts = {
-      width: this.widthPx(), height: this.el.clientHeight || 220,
+      width: this.widthPx(), height: this.heightPx(),
       legend: { show: false },
       cursor: { points: { show: false }, drag: { x: false, y: false } },
       scales: { x: { time: true } },
       axes: [
-        { stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } },
-        { stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, size: 56,
-          label: this.spec.unit, labelSize: 18, labelFont: "12px system-ui" },
+        { stroke: axis, font, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } },
+        { stroke: axis, font, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, size: 56,
+          label: this.spec.unit, labelSize: 18, labelFont: font },
       ],
-      series,
+      series: [{}, ...series],
       hooks: {
-        draw: [(u) => self.drawMarkers(u)],
+        draw: [(u) => { self.drawMarkers(u); if (self.keys.length) self.drawnAt = performance.now(); }],
         setCursor: [(u) => self.showReadout(u)],
       },
     };
-    this.u = new uPlot(opts, this.data(), this.el);
-    this.dirty = false;
-    performance.measure(`chart ${this.spec.name}`, { start: t0, end: performance.now() });
+    this.u = new uPlot(opts, data, this.el);
   }
 
   render() {
@@ -219,7 +337,7 @@ export class TimeChart {
   }
 
   fit() {
-    if (this.u) this.u.setSize({ width: this.widthPx(), height: this.el.clientHeight || 220 });
+    if (this.u) this.u.setSize({ width: this.widthPx(), height: this.heightPx() });
   }
 
   drawMarkers(u) {

@@ -1,5 +1,5 @@
 // Small building blocks shared by the pages.
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useLayoutEffect, useRef, useState } from "preact/hooks";
 import { enc, get, post } from "./api.js";
 import { download, TimeChart } from "./chart.js";
 import { splitKey, unitColor } from "./colors.js";
@@ -102,12 +102,12 @@ export function ChartCard({ spec, experiment, span, start, markers }) {
   const [keys, setKeys] = useState([]);
   const [hidden, setHidden] = useState(new Set());
   const [status, setStatus] = useState("loading");
-  useEffect(() => {
+  useLayoutEffect(() => { // not after the next frame: the history request goes out with this render
     const c = new TimeChart(box.current, spec, { experiment, span, start,
       onLines: (k, ch) => { setKeys(k); setStatus(ch.error ? "error" : k.length ? "ok" : "empty"); } });
     c.readout = readout.current;
     chart.current = c;
-    c.load();
+    const loaded = c.load();
     const offs = [on("pt", (evs) => c.add(evs)), on("reconnect", () => c.load())];
     if (markers) {
       c.loadMarkers = async () => {
@@ -117,7 +117,7 @@ export function ChartCard({ spec, experiment, span, start, markers }) {
           c.setMarkers(r.events);
         } catch { /* markers are a nicety */ }
       };
-      c.loadMarkers();
+      loaded.then(() => c.loadMarkers()); // after the lines: the history request goes alone
       offs.push(on("dose", (evs) => c.addMarkers(evs.map((e) => [e[1], e[2], e[3], e[4]]))));
       offs.push(on("reconnect", () => c.loadMarkers()));
     }

@@ -140,25 +140,49 @@ function Shell() {
   </>;
 }
 
+// The server writes the session into the page (a JSON data block, never executed): the first
+// render needs no round trip, so the overview's charts ask for their history straight away.
+function bootSession() {
+  const el = document.getElementById("boot");
+  if (!el) return null;
+  el.remove(); // once: a later start (after logging in) asks the server
+  try {
+    const s = JSON.parse(el.textContent);
+    return s && typeof s.authenticated === "boolean" ? s : null;
+  } catch { return null; }
+}
+
+function startSession(s) {
+  if (s.authenticated) {
+    setCsrf(s.csrf);
+    if (s.units) rememberUnits(s.units);
+    setState({ session: s, experiment: getState().experiment || s.experiment });
+    connect();
+    join(getState().experiment);
+    // not needed for the first paint: asked once the browser is idle (the charts' history goes first)
+    afterFirstLoad(() => {
+      get("/api/catalog").then((c) => setState({ catalog: c })).catch((e) => toast(e.message, "error"));
+      get("/api/units", { experiment: getState().experiment }).then((u) => rememberUnits(u.units)).catch(() => {});
+    });
+  } else setState({ session: s });
+}
+
+const afterFirstLoad = (fn) => (window.requestIdleCallback ? requestIdleCallback(fn, { timeout: 1500 }) : setTimeout(fn, 200));
+
+const booted = bootSession();
+if (booted) startSession(booted);
+
 function App() {
   const session = useStore((s) => s.session);
   const [error, setError] = useState(null);
   const start = async () => {
     try {
-      const s = await get("/api/session");
-      if (s.authenticated) {
-        setCsrf(s.csrf);
-        setState({ session: s, experiment: getState().experiment || s.experiment });
-        connect();
-        join(getState().experiment);
-        get("/api/catalog").then((c) => setState({ catalog: c })).catch((e) => toast(e.message, "error"));
-        get("/api/units", { experiment: getState().experiment }).then((u) => rememberUnits(u.units)).catch(() => {});
-      } else setState({ session: s });
+      startSession(await get("/api/session"));
       setError(null);
     } catch (e) { setError(e.message); }
   };
   useEffect(() => {
-    start();
+    if (!booted) start();
     const out = () => { disconnect(); setState({ session: { authenticated: false } }); };
     addEventListener("pio:logged-out", out);
     return () => removeEventListener("pio:logged-out", out);
@@ -170,4 +194,8 @@ function App() {
 }
 
 applyTheme(localStorage.getItem("pio.theme") || (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light"));
-render(<App />, document.getElementById("app"));
+setTimeout(() => { // a task of its own, not one long one with the module's evaluation
+  const root = document.getElementById("app");
+  root.replaceChildren(); // the page's static "Loading…"
+  render(<App />, root);
+});
