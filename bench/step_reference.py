@@ -1,8 +1,10 @@
 """A Bayesian change-point reference for the growth-rate benchmark's step figures (needs numpy).
 
 How fast could anything follow a step in growth rate on these traces? This reference gets what
-the online estimator does not: the noise level, which readings are spikes (left out), and the
-whole trace from 90 min before the step at once. What it does not get is the change time. For
+the online estimator does not: the noise level (for synthetic traces their profile's, for the
+simulator's measured from the readings' true errors: `measured_white_var`), which readings are
+spikes or were taken while media flowed in (left out), and the whole trace from 90 min before
+the step at once. What it does not get is the change time. For
 every reading after the step it fits, for each candidate change time `tau` on a 10-s grid from
 15 min before the step to 1 min before the reading, a line with a kink at `tau` (level, rate
 before, rate after) to the dilution-corrected log OD by least squares, and averages the rates
@@ -20,9 +22,17 @@ import math
 from typing import Any
 
 
-def white_equivalent_var(noise: dict[str, float]) -> float:
-    """Low-frequency variance per reading of the profile's AR(1) noise: `cv^2 (1+rho)/(1-rho)`."""
-    return noise["cv"] ** 2 * (1 + noise["rho"]) / (1 - noise["rho"])
+def measured_white_var(events: list[tuple], block: int = 24) -> float:
+    """Low-frequency variance per reading of a trace's log-OD errors, from its true ODs.
+
+    The readings' errors `ln(od / true od)` are averaged in blocks of `block` consecutive readings
+    (2 min at 5 s, well beyond the noise's correlation), and `block x var(block means)` is the
+    variance per reading of white noise that leaves a slope as uncertain as this noise does.
+    """
+    errors = [math.log(ev[2] / ev[5]) for ev in events if ev[0] == "od" and not ev[4]]
+    means = [sum(errors[i : i + block]) / block for i in range(0, len(errors) - block + 1, block)]
+    m = sum(means) / len(means)
+    return block * sum((x - m) ** 2 for x in means) / (len(means) - 1)
 
 
 def bayes_step_track(
