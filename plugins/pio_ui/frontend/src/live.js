@@ -1,9 +1,10 @@
 // The live connection: one Socket.IO socket, joined to the shown experiment's room. Batches of
 // events are fanned out to subscribers; after a reconnect every subscriber is told to backfill.
-import { io } from "socket.io-client";
+// The Socket.IO client is a chunk of its own, fetched while the page starts.
 import { getState, rememberUnits, setState, toast } from "./store.js";
 
 let socket = null;
+let opening = null; // the client chunk on its way
 let joined = null;
 const handlers = { pt: new Set(), dose: new Set(), log: new Set(), set: new Set(), reconnect: new Set() };
 
@@ -52,7 +53,15 @@ export function join(experiment) {
 }
 
 export function connect() {
-  if (socket) return;
+  if (socket || opening) return;
+  const attempt = (opening = import("socket.io-client").then(({ io }) => {
+    if (opening !== attempt) return; // disconnected meanwhile
+    opening = null;
+    open(io);
+  }, (e) => { opening = null; toast(`the live connection could not start: ${e.message}`, "error"); }));
+}
+
+function open(io) {
   socket = io({ transports: ["websocket"], reconnectionDelayMax: 5000 });
   let wasConnected = false;
   socket.on("connect", () => {
@@ -70,7 +79,7 @@ export function connect() {
 
 export function disconnect() {
   if (socket) socket.disconnect();
-  socket = null;
+  socket = opening = null;
   joined = null;
 }
 

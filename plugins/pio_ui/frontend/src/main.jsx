@@ -9,15 +9,37 @@ import { ErrorBox } from "./components.jsx";
 import { connect, disconnect, join, showExperiment } from "./live.js";
 import { getState, rememberUnits, setState, toast, useStore } from "./store.js";
 import { Overview } from "./pages/overview.jsx";
-import { Units } from "./pages/units.jsx";
-import { Logs } from "./pages/logs.jsx";
-import { Experiments } from "./pages/experiments.jsx";
-import { Export } from "./pages/export.jsx";
-import { Calibrations } from "./pages/calibrations.jsx";
-import { Plugins } from "./pages/plugins.jsx";
-import { Cluster } from "./pages/cluster.jsx";
-import { Config } from "./pages/config.jsx";
-import { PluginPage } from "./pages/pluginpage.jsx";
+
+// The other pages are separate chunks, loaded when first shown (or once the browser is idle):
+// the overview starts with less JavaScript to evaluate.
+function lazyPage(load, name) {
+  let Page = null, failed = null, loading = null;
+  const fetchPage = () => (loading = loading || load().then((m) => { Page = m[name]; },
+    (e) => { failed = e.message; loading = null; }));
+  function LazyPage(props) {
+    const [, setTick] = useState(0);
+    useEffect(() => {
+      if (Page) return undefined;
+      let live = true;
+      fetchPage().then(() => live && setTick((t) => t + 1));
+      return () => { live = false; };
+    }, []);
+    if (Page) return <Page {...props} />;
+    if (failed) return <ErrorBox error={`This page could not be loaded (${failed}): reload the page.`} />;
+    return <p aria-busy="true">Loading…</p>;
+  }
+  LazyPage.prefetch = fetchPage;
+  return LazyPage;
+}
+const Units = lazyPage(() => import("./pages/units.jsx"), "Units");
+const Logs = lazyPage(() => import("./pages/logs.jsx"), "Logs");
+const Experiments = lazyPage(() => import("./pages/experiments.jsx"), "Experiments");
+const Export = lazyPage(() => import("./pages/export.jsx"), "Export");
+const Calibrations = lazyPage(() => import("./pages/calibrations.jsx"), "Calibrations");
+const Plugins = lazyPage(() => import("./pages/plugins.jsx"), "Plugins");
+const Cluster = lazyPage(() => import("./pages/cluster.jsx"), "Cluster");
+const Config = lazyPage(() => import("./pages/config.jsx"), "Config");
+const PluginPage = lazyPage(() => import("./pages/pluginpage.jsx"), "PluginPage");
 
 const PAGES = [
   ["overview", "Overview", Overview], ["units", "Units", Units], ["logs", "Logs", Logs],
@@ -163,6 +185,7 @@ function startSession(s) {
     afterFirstLoad(() => {
       get("/api/catalog").then((c) => setState({ catalog: c })).catch((e) => toast(e.message, "error"));
       get("/api/units", { experiment: getState().experiment }).then((u) => rememberUnits(u.units)).catch(() => {});
+      afterFirstLoad(() => { for (const [, , Page] of PAGES) if (Page.prefetch) Page.prefetch(); PluginPage.prefetch(); });
     });
   } else setState({ session: s });
 }
