@@ -62,8 +62,9 @@ def make_database(data_dir: Path, end: float) -> dict[str, float]:
     if marker.exists():
         return json.loads(marker.read_text())["spikes"]
     env = {**os.environ, "PIO_DATA_DIR": str(data_dir)}
-    subprocess.run([sys.executable, "-m", "pioreactor_kernel", "db", "migrate"], env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pioreactor_kernel", "db", "migrate"], env=env, check=True, capture_output=True
+    )
     db = sqlite3.connect(data_dir / "storage" / "pioreactor.sqlite")
     db.execute("PRAGMA journal_mode=wal")
     db.execute("PRAGMA synchronous=off")
@@ -74,28 +75,51 @@ def make_database(data_dir: Path, end: float) -> dict[str, float]:
     rng = random.Random(1)
     spikes: dict[str, float] = {}
     t0 = time.perf_counter()
-    db.execute("INSERT OR IGNORE INTO experiments (experiment, created_at, description) VALUES (?, ?, ?)",
-               (EXPERIMENT, stamps[0], "7 days x 16 units of 5 s data"))
+    db.execute(
+        "INSERT OR IGNORE INTO experiments (experiment, created_at, description) VALUES (?, ?, ?)",
+        (EXPERIMENT, stamps[0], "7 days x 16 units of 5 s data"),
+    )
     for k, unit in enumerate(UNITS):
         mu = 0.25 + 0.02 * k
-        od = [0.05 + 1.2 / (1 + math.exp(-(t - start) / 86400 * mu * 8 + 4)) + rng.gauss(0, 0.004) for t in times]
+        od = [
+            0.05 + 1.2 / (1 + math.exp(-(t - start) / 86400 * mu * 8 + 4)) + rng.gauss(0, 0.004)
+            for t in times
+        ]
         spike_i = rng.randrange(n)
         od[spike_i] = 5.0 + k  # one sample; even a 7-day view must keep it
         spikes[unit] = od[spike_i]
-        db.executemany("INSERT INTO od_readings (experiment, pioreactor_unit, timestamp, channel, od_reading, angle, "
-                       "ir_led_intensity, calibrated) VALUES (?, ?, ?, '2', ?, '90', 50, 0)",
-                       ((EXPERIMENT, unit, s, v) for s, v in zip(stamps, od, strict=True)))
-        db.executemany("INSERT INTO od_readings_filtered (experiment, pioreactor_unit, timestamp, normalized_od_reading) "
-                       "VALUES (?, ?, ?, ?)", ((EXPERIMENT, unit, s, v / 0.05) for s, v in zip(stamps, od, strict=True)))
-        db.executemany("INSERT INTO growth_rates (experiment, pioreactor_unit, timestamp, rate) VALUES (?, ?, ?, ?)",
-                       ((EXPERIMENT, unit, s, mu * (1 - v / 1.3) + rng.gauss(0, 0.01)) for s, v in zip(stamps, od, strict=True)))
-        db.executemany("INSERT INTO temperature_readings (experiment, pioreactor_unit, timestamp, temperature_c) "
-                       "VALUES (?, ?, ?, ?)", ((EXPERIMENT, unit, s, 37 + rng.gauss(0, 0.05)) for s in stamps))
-        db.executemany("INSERT INTO stirring_rates (experiment, pioreactor_unit, timestamp, measured_rpm) "
-                       "VALUES (?, ?, ?, ?)", ((EXPERIMENT, unit, s, 500 + rng.gauss(0, 3)) for s in stamps))
-        db.executemany("INSERT INTO settings_history (experiment, pioreactor_unit, timestamp, job_name, setting, value) "
-                       "VALUES (?, ?, ?, 'bioreactor', 'current_volume_ml', ?)",
-                       ((EXPERIMENT, unit, stamps[i], f"{14 + (i // 120) % 3 * 0.5:.2f}") for i in range(0, n, 120)))
+        db.executemany(
+            "INSERT INTO od_readings (experiment, pioreactor_unit, timestamp, channel, od_reading, angle, "
+            "ir_led_intensity, calibrated) VALUES (?, ?, ?, '2', ?, '90', 50, 0)",
+            ((EXPERIMENT, unit, s, v) for s, v in zip(stamps, od, strict=True)),
+        )
+        db.executemany(
+            "INSERT INTO od_readings_filtered (experiment, pioreactor_unit, timestamp, normalized_od_reading) "
+            "VALUES (?, ?, ?, ?)",
+            ((EXPERIMENT, unit, s, v / 0.05) for s, v in zip(stamps, od, strict=True)),
+        )
+        db.executemany(
+            "INSERT INTO growth_rates (experiment, pioreactor_unit, timestamp, rate) VALUES (?, ?, ?, ?)",
+            (
+                (EXPERIMENT, unit, s, mu * (1 - v / 1.3) + rng.gauss(0, 0.01))
+                for s, v in zip(stamps, od, strict=True)
+            ),
+        )
+        db.executemany(
+            "INSERT INTO temperature_readings (experiment, pioreactor_unit, timestamp, temperature_c) "
+            "VALUES (?, ?, ?, ?)",
+            ((EXPERIMENT, unit, s, 37 + rng.gauss(0, 0.05)) for s in stamps),
+        )
+        db.executemany(
+            "INSERT INTO stirring_rates (experiment, pioreactor_unit, timestamp, measured_rpm) "
+            "VALUES (?, ?, ?, ?)",
+            ((EXPERIMENT, unit, s, 500 + rng.gauss(0, 3)) for s in stamps),
+        )
+        db.executemany(
+            "INSERT INTO settings_history (experiment, pioreactor_unit, timestamp, job_name, setting, value) "
+            "VALUES (?, ?, ?, 'bioreactor', 'current_volume_ml', ?)",
+            ((EXPERIMENT, unit, stamps[i], f"{14 + (i // 120) % 3 * 0.5:.2f}") for i in range(0, n, 120)),
+        )
         db.commit()
         print(f"   {unit}: {5 * n:,} rows ({time.perf_counter() - t0:.0f} s)", flush=True)
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -108,8 +132,12 @@ def make_database(data_dir: Path, end: float) -> dict[str, float]:
 def login_cookie(url: str) -> tuple[str, str]:
     jar = CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    req = urllib.request.Request(url + "/api/login", json.dumps({"password": PASSWORD}).encode(),
-                                 {"Content-Type": "application/json"}, method="POST")
+    req = urllib.request.Request(
+        url + "/api/login",
+        json.dumps({"password": PASSWORD}).encode(),
+        {"Content-Type": "application/json"},
+        method="POST",
+    )
     csrf = json.loads(opener.open(req).read())["csrf"]
     cookie = next(c for c in jar if c.name == "pio_session")
     return f"{cookie.name}={cookie.value}", csrf
@@ -151,15 +179,39 @@ class Publisher:
                 ts = stamp(now)
                 base = f"pioreactor/{unit}/{EXPERIMENT}"
                 od = 1.0 + 0.05 * math.sin(now / 60 + i)
-                self.client.publish(f"{base}/od_reading/ods", json.dumps({"timestamp": ts, "ods": {"2": {
-                    "timestamp": ts, "angle": "90", "od": od, "channel": "2", "ir_led_intensity": 50, "calibrated": 0}}}))
-                self.client.publish(f"{base}/growth_rate_calculating/growth_rate",
-                                    json.dumps({"growth_rate": 0.3, "timestamp": ts}))
-                self.client.publish(f"{base}/growth_rate_calculating/od_filtered",
-                                    json.dumps({"od_filtered": od / 0.05, "timestamp": ts}))
-                self.client.publish(f"{base}/temperature_automation/temperature",
-                                    json.dumps({"temperature": 37.0, "timestamp": ts}))
-                self.client.publish(f"{base}/stirring/measured_rpm", json.dumps({"measured_rpm": 500, "timestamp": ts}))
+                self.client.publish(
+                    f"{base}/od_reading/ods",
+                    json.dumps(
+                        {
+                            "timestamp": ts,
+                            "ods": {
+                                "2": {
+                                    "timestamp": ts,
+                                    "angle": "90",
+                                    "od": od,
+                                    "channel": "2",
+                                    "ir_led_intensity": 50,
+                                    "calibrated": 0,
+                                }
+                            },
+                        }
+                    ),
+                )
+                self.client.publish(
+                    f"{base}/growth_rate_calculating/growth_rate",
+                    json.dumps({"growth_rate": 0.3, "timestamp": ts}),
+                )
+                self.client.publish(
+                    f"{base}/growth_rate_calculating/od_filtered",
+                    json.dumps({"od_filtered": od / 0.05, "timestamp": ts}),
+                )
+                self.client.publish(
+                    f"{base}/temperature_automation/temperature",
+                    json.dumps({"temperature": 37.0, "timestamp": ts}),
+                )
+                self.client.publish(
+                    f"{base}/stirring/measured_rpm", json.dumps({"measured_rpm": 500, "timestamp": ts})
+                )
                 self.sent += 5
             tick += 1.0
 
@@ -269,15 +321,23 @@ def overview_load(browser, url: str, cookie: str, label: str) -> dict:
     shots.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(shots / "bench-overview-7d-16-units.png"), full_page=True)
     hist = stats["history"]
-    result = {"label": label, "drawn_ms": round(stats["drawn"]), "bytes": stats["bytes"], "history_requests": len(hist),
-              "html_ms": round(stats["html_ms"]), "script_ms": round(stats["script_ms"] or 0),
-              "history_sent_ms": round(min(h[0] for h in hist)) if hist else None,
-              "history_answered_ms": round(max(h[1] for h in hist)) if hist else None,
-              "history_server_ms": round(sum(h[2][0] or 0 for h in hist)) if hist else None,
-              "history_server_cpu_ms": round(sum(h[2][1] or 0 for h in hist)) if hist else None,
-              "first_chart_ms": round(stats["first_chart_ms"]) if stats["first_chart_ms"] != float("inf") else None,
-              "long_tasks_over_50ms": len(long), "longest_task_ms": round(max(long, default=0)),
-              "tasks_over_100ms": sum(1 for d in long if d > 100), "statuses": stats["statuses"]}
+    result = {
+        "label": label,
+        "drawn_ms": round(stats["drawn"]),
+        "bytes": stats["bytes"],
+        "history_requests": len(hist),
+        "html_ms": round(stats["html_ms"]),
+        "script_ms": round(stats["script_ms"] or 0),
+        "history_sent_ms": round(min(h[0] for h in hist)) if hist else None,
+        "history_answered_ms": round(max(h[1] for h in hist)) if hist else None,
+        "history_server_ms": round(sum(h[2][0] or 0 for h in hist)) if hist else None,
+        "history_server_cpu_ms": round(sum(h[2][1] or 0 for h in hist)) if hist else None,
+        "first_chart_ms": round(stats["first_chart_ms"]) if stats["first_chart_ms"] != float("inf") else None,
+        "long_tasks_over_50ms": len(long),
+        "longest_task_ms": round(max(long, default=0)),
+        "tasks_over_100ms": sum(1 for d in long if d > 100),
+        "statuses": stats["statuses"],
+    }
     context.close()
     return result
 
@@ -298,7 +358,9 @@ def live_memory(browser, url: str, cookie: str, port: int, seconds: float) -> di
         return cdp.send("Runtime.getHeapUsage")["usedSize"] / 1e6
 
     def task_s() -> float:
-        return next(m["value"] for m in cdp.send("Performance.getMetrics")["metrics"] if m["name"] == "TaskDuration")
+        return next(
+            m["value"] for m in cdp.send("Performance.getMetrics")["metrics"] if m["name"] == "TaskDuration"
+        )
 
     samples = []
     with Publisher(port) as pub:
@@ -318,9 +380,17 @@ def live_memory(browser, url: str, cookie: str, port: int, seconds: float) -> di
     n = len(samples)
     xs, ys = [s[0] for s in samples], [s[1] for s in samples]
     mx, my = sum(xs) / n, sum(ys) / n
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / max(1e-9, sum((x - mx) ** 2 for x in xs))
-    return {"seconds": seconds, "messages": sent, "heap_mb": samples, "heap_slope_kb_per_min": round(slope * 60 * 1000, 1),
-            "page_cpu_live_pct": round(100 * live_cpu, 2), "page_cpu_idle_pct": round(100 * idle_cpu, 2)}
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / max(
+        1e-9, sum((x - mx) ** 2 for x in xs)
+    )
+    return {
+        "seconds": seconds,
+        "messages": sent,
+        "heap_mb": samples,
+        "heap_slope_kb_per_min": round(slope * 60 * 1000, 1),
+        "page_cpu_live_pct": round(100 * live_cpu, 2),
+        "page_cpu_idle_pct": round(100 * idle_cpu, 2),
+    }
 
 
 def _clients_process(url: str, cookie: str, n: int, ready: Any, go: Any, stop: Any, out: Any) -> None:
@@ -338,7 +408,9 @@ def _clients_process(url: str, cookie: str, n: int, ready: Any, go: Any, stop: A
             now = time.time()
             if not go.is_set():
                 return
-            got = [(now - ev[3], batch["now"] - ev[3]) for ev in batch["ev"] if ev[0] == "pt" and ev[1] == "od"]
+            got = [
+                (now - ev[3], batch["now"] - ev[3]) for ev in batch["ev"] if ev[0] == "pt" and ev[1] == "od"
+            ]
             with lock:
                 latencies.extend(got)
 
@@ -381,26 +453,39 @@ def fanout(url: str, cookie: str, port: int, ui_pid: int, clients: int, seconds:
     def q(values: list[float], f: float) -> float:
         return round(values[min(len(values) - 1, int(f * len(values)))] * 1000, 1)
 
-    return {"clients": clients, "client_processes": procs_n, "seconds": seconds, "messages_published": sent,
-            "od_events_received": len(lat), "expected_od_events": int(clients * len(UNITS) * seconds),
-            "server_cpu_pct": round(100 * cpu, 1),
-            "latency_ms_median": q(lat, 0.5) if lat else None, "latency_ms_p99": q(lat, 0.99) if lat else None,
-            "latency_ms_max": round(lat[-1] * 1000, 1) if lat else None,
-            "server_part_ms_median": q(server, 0.5) if server else None,
-            "server_part_ms_p99": q(server, 0.99) if server else None}
+    return {
+        "clients": clients,
+        "client_processes": procs_n,
+        "seconds": seconds,
+        "messages_published": sent,
+        "od_events_received": len(lat),
+        "expected_od_events": int(clients * len(UNITS) * seconds),
+        "server_cpu_pct": round(100 * cpu, 1),
+        "latency_ms_median": q(lat, 0.5) if lat else None,
+        "latency_ms_p99": q(lat, 0.99) if lat else None,
+        "latency_ms_max": round(lat[-1] * 1000, 1) if lat else None,
+        "server_part_ms_median": q(server, 0.5) if server else None,
+        "server_part_ms_p99": q(server, 0.99) if server else None,
+    }
 
 
-def overview_part(browser, url: str, cookie: str, end: float, spikes: dict[str, float], n: int, results: dict) -> None:
-    print(f"==> 1. overview, 7-day window, 1400 px wide browser, {CHARTS} charts; a fresh browser context "
-          "per load (no cache, cold JavaScript)")
+def overview_part(
+    browser, url: str, cookie: str, end: float, spikes: dict[str, float], n: int, results: dict
+) -> None:
+    print(
+        f"==> 1. overview, 7-day window, 1400 px wide browser, {CHARTS} charts; a fresh browser context "
+        "per load (no cache, cold JavaScript)"
+    )
     loads = [overview_load(browser, url, cookie, "first after server start (rollups being built)")]
     loads += [overview_load(browser, url, cookie, f"warm {i + 1}") for i in range(n)]
     for r in loads:
-        print(f"   {r['label']:<48} drawn {r['drawn_ms']:>5} ms  {r['bytes'] / 1024:>4.0f} KiB  long tasks "
-              f">50 ms: {r['long_tasks_over_50ms']}, >100 ms: {r['tasks_over_100ms']}, longest "
-              f"{r['longest_task_ms']:>3} ms | html {r['html_ms']} ms, script {r['script_ms']} ms, history "
-              f"sent {r['history_sent_ms']} answered {r['history_answered_ms']} (server "
-              f"{r['history_server_ms']} ms, of which CPU {r['history_server_cpu_ms']} ms), first chart {r['first_chart_ms']} ms")
+        print(
+            f"   {r['label']:<48} drawn {r['drawn_ms']:>5} ms  {r['bytes'] / 1024:>4.0f} KiB  long tasks "
+            f">50 ms: {r['long_tasks_over_50ms']}, >100 ms: {r['tasks_over_100ms']}, longest "
+            f"{r['longest_task_ms']:>3} ms | html {r['html_ms']} ms, script {r['script_ms']} ms, history "
+            f"sent {r['history_sent_ms']} answered {r['history_answered_ms']} (server "
+            f"{r['history_server_ms']} ms, of which CPU {r['history_server_cpu_ms']} ms), first chart {r['first_chart_ms']} ms"
+        )
     bad = [r["label"] for r in loads if any(not s.endswith(":ok") for s in r["statuses"])]
     if bad:
         print(f"!! charts without lines in {bad}: those times do not count")
@@ -408,19 +493,33 @@ def overview_part(browser, url: str, cookie: str, end: float, spikes: dict[str, 
     results["overview"] = loads
     results["overview_warm"] = summary = {
         k: spread([r[k] for r in warm if r[k] is not None])
-        for k in ("drawn_ms", "bytes", "longest_task_ms", "tasks_over_100ms", "history_server_ms",
-                  "history_server_cpu_ms")}
+        for k in (
+            "drawn_ms",
+            "bytes",
+            "longest_task_ms",
+            "tasks_over_100ms",
+            "history_server_ms",
+            "history_server_cpu_ms",
+        )
+    }
     results["load_average_overview"] = round(os.getloadavg()[0], 2)
-    print(f"   warm, median [min-max] of {len(warm)}: drawn {summary['drawn_ms']} ms, transferred "
-          f"{summary['bytes']} B, longest task {summary['longest_task_ms']} ms, tasks > 100 ms "
-          f"{summary['tasks_over_100ms']}, history on the server {summary['history_server_ms']} ms "
-          f"(CPU {summary['history_server_cpu_ms']} ms); "
-          f"load average {os.getloadavg()[0]:.1f}")
-    od, raw = api_get(url, f"/api/history/od?experiment={EXPERIMENT}&start={end - DAYS * 86400}&end={end}&width=700",
-                      cookie)
-    kept = sum(1 for u, v in spikes.items() if max(x for x in od["data"][f"{u}:2"]["max"] if x is not None) == v)
-    print(f"   extremes kept: {kept}/{len(spikes)} one-sample OD spikes visible in the 7-day OD "
-          f"({od['n']} buckets of {od['bucket_s']} s, {raw / 1024:.0f} KiB gzip)")
+    print(
+        f"   warm, median [min-max] of {len(warm)}: drawn {summary['drawn_ms']} ms, transferred "
+        f"{summary['bytes']} B, longest task {summary['longest_task_ms']} ms, tasks > 100 ms "
+        f"{summary['tasks_over_100ms']}, history on the server {summary['history_server_ms']} ms "
+        f"(CPU {summary['history_server_cpu_ms']} ms); "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+    od, raw = api_get(
+        url, f"/api/history/od?experiment={EXPERIMENT}&start={end - DAYS * 86400}&end={end}&width=700", cookie
+    )
+    kept = sum(
+        1 for u, v in spikes.items() if max(x for x in od["data"][f"{u}:2"]["max"] if x is not None) == v
+    )
+    print(
+        f"   extremes kept: {kept}/{len(spikes)} one-sample OD spikes visible in the 7-day OD "
+        f"({od['n']} buckets of {od['bucket_s']} s, {raw / 1024:.0f} KiB gzip)"
+    )
     results["spikes_kept"] = f"{kept}/{len(spikes)}"
 
 
@@ -428,18 +527,28 @@ def spread(values: list[float]) -> str:
     ordered = sorted(values)
     if not ordered:
         return "-"
-    mid = ordered[len(ordered) // 2] if len(ordered) % 2 else (ordered[len(ordered) // 2 - 1] + ordered[len(ordered) // 2]) / 2
+    mid = (
+        ordered[len(ordered) // 2]
+        if len(ordered) % 2
+        else (ordered[len(ordered) // 2 - 1] + ordered[len(ordered) // 2]) / 2
+    )
     return f"{mid:g} [{ordered[0]:g}-{ordered[-1]:g}]"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--live-s", type=float, default=120)
     parser.add_argument("--fanout-s", type=float, default=60)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--loads", type=int, default=7, help="warm overview loads (after the first)")
-    parser.add_argument("--only", choices=["overview", "live", "fanout"], action="append",
-                        help="run only these parts (repeatable); default all")
+    parser.add_argument(
+        "--only",
+        choices=["overview", "live", "fanout"],
+        action="append",
+        help="run only these parts (repeatable); default all",
+    )
     args = parser.parse_args()
     parts = set(args.only or ["overview", "live", "fanout"])
     from playwright.sync_api import sync_playwright
@@ -456,10 +565,21 @@ def main() -> None:
     print(f"   ready in {time.perf_counter() - t0:.0f} s")
     broker = Broker(DATA / "broker", port=free_port()).start()
     port = free_port()
-    env = {**os.environ, "PIO_DATA_DIR": str(data_dir), "PIO_UNIT": "leader", "PIO_EXPERIMENT": EXPERIMENT,
-           "PIO__mqtt__port": str(broker.port), "PIO__mqtt__host": "127.0.0.1", "PIO__ui__password": PASSWORD}
-    ui = subprocess.Popen([sys.executable, "-m", "pioreactor_kernel", "run", "ui", "--port", str(port), "--host",
-                           "127.0.0.1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "PIO_DATA_DIR": str(data_dir),
+        "PIO_UNIT": "leader",
+        "PIO_EXPERIMENT": EXPERIMENT,
+        "PIO__mqtt__port": str(broker.port),
+        "PIO__mqtt__host": "127.0.0.1",
+        "PIO__ui__password": PASSWORD,
+    }
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "pioreactor_kernel", "run", "ui", "--port", str(port), "--host", "127.0.0.1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     results: dict = {}
     try:
@@ -479,22 +599,30 @@ def main() -> None:
             if "overview" in parts:
                 overview_part(browser, url, cookie, end, spikes, args.loads, results)
             if "live" in parts:
-                print(f"==> 2. live: 16 units x 5 readings/s into an open overview (1 h window) for {args.live_s:g} s")
+                print(
+                    f"==> 2. live: 16 units x 5 readings/s into an open overview (1 h window) for {args.live_s:g} s"
+                )
                 m = live_memory(browser, url, cookie, broker.port, args.live_s)
                 results["live"] = m
                 print(f"   JS heap after GC (s, MB): {m['heap_mb']}")
-                print(f"   heap slope {m['heap_slope_kb_per_min']} kB/min; page main thread {m['page_cpu_live_pct']} % "
-                      f"of a core live, {m['page_cpu_idle_pct']} % idle; load average {os.getloadavg()[0]:.1f}")
+                print(
+                    f"   heap slope {m['heap_slope_kb_per_min']} kB/min; page main thread {m['page_cpu_live_pct']} % "
+                    f"of a core live, {m['page_cpu_idle_pct']} % idle; load average {os.getloadavg()[0]:.1f}"
+                )
             browser.close()
         if "fanout" in parts:
             print(f"==> 3. fan-out: 16 units/s to {args.clients} Socket.IO clients for {args.fanout_s:g} s")
             f = fanout(url, cookie, broker.port, ui.pid, args.clients, args.fanout_s)
             results["fanout"] = f
-            print(f"   server CPU {f['server_cpu_pct']} % of a core; MQTT -> client latency median "
-                  f"{f['latency_ms_median']} ms, p99 {f['latency_ms_p99']} ms, max {f['latency_ms_max']} ms; "
-                  f"{f['od_events_received']:,} of {f['expected_od_events']:,} OD events received")
-            print(f"   of which MQTT -> server emit (batching every 100 ms): median {f['server_part_ms_median']} ms, "
-                  f"p99 {f['server_part_ms_p99']} ms")
+            print(
+                f"   server CPU {f['server_cpu_pct']} % of a core; MQTT -> client latency median "
+                f"{f['latency_ms_median']} ms, p99 {f['latency_ms_p99']} ms, max {f['latency_ms_max']} ms; "
+                f"{f['od_events_received']:,} of {f['expected_od_events']:,} OD events received"
+            )
+            print(
+                f"   of which MQTT -> server emit (batching every 100 ms): median {f['server_part_ms_median']} ms, "
+                f"p99 {f['server_part_ms_p99']} ms"
+            )
         results["load_average_end"] = round(os.getloadavg()[0], 2)
         print(f"==> machine load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     finally:

@@ -53,12 +53,22 @@ def session_payload() -> dict[str, Any]:
     c = ctx()
     if not auth.logged_in():
         return {"authenticated": False}
-    series = [{"name": s.name, "title": s.title, "unit": s.unit, "step": s.step, "plugin": s.plugin, "job": s.job}
-              for s in c.series]  # here too, so the overview's charts need not wait for the catalog
+    series = [
+        {"name": s.name, "title": s.title, "unit": s.unit, "step": s.step, "plugin": s.plugin, "job": s.job}
+        for s in c.series
+    ]  # here too, so the overview's charts need not wait for the catalog
     experiment = c.current_experiment()
-    return {"authenticated": True, "csrf": session.get("csrf"), "unit": c.unit, "version": __version__,
-            "experiment": experiment, "history": c.store.available, "history_error": c.store.error,
-            "series": series, "units": unit_names(experiment)[0]}
+    return {
+        "authenticated": True,
+        "csrf": session.get("csrf"),
+        "unit": c.unit,
+        "version": __version__,
+        "experiment": experiment,
+        "history": c.store.available,
+        "history_error": c.store.error,
+        "series": series,
+        "units": unit_names(experiment)[0],
+    }
 
 
 @api.get("/session")
@@ -82,11 +92,19 @@ def logout() -> Any:
 @api.get("/catalog")
 def catalog() -> Any:
     c = ctx()
-    series = [{"name": s.name, "title": s.title, "unit": s.unit, "step": s.step, "plugin": s.plugin, "job": s.job}
-              for s in c.series]
-    return jsonify(jobs=list(c.catalog.jobs().values()), automations=c.catalog.automations(), series=series,
-                   panels=c.contributions["panel"], pages=c.contributions["page"], charts=c.contributions["chart"],
-                   spec_errors=c.spec_errors)
+    series = [
+        {"name": s.name, "title": s.title, "unit": s.unit, "step": s.step, "plugin": s.plugin, "job": s.job}
+        for s in c.series
+    ]
+    return jsonify(
+        jobs=list(c.catalog.jobs().values()),
+        automations=c.catalog.automations(),
+        series=series,
+        panels=c.contributions["panel"],
+        pages=c.contributions["page"],
+        charts=c.contributions["chart"],
+        spec_errors=c.spec_errors,
+    )
 
 
 # ---------------------------------------------------------------------------- units and jobs
@@ -97,8 +115,14 @@ def units() -> Any:
     names, assigned = unit_names(experiment)
     now = time.time()
     seen = {u: round(now - t, 1) for u, t in c.hub.state.last_seen.items()}
-    return jsonify(experiment=experiment, units=names, local_unit=c.unit, assigned=assigned, last_seen_s=seen,
-                   jobs=c.hub.state.snapshot(experiment))
+    return jsonify(
+        experiment=experiment,
+        units=names,
+        local_unit=c.unit,
+        assigned=assigned,
+        last_seen_s=seen,
+        jobs=c.hub.state.snapshot(experiment),
+    )
 
 
 def unit_names(experiment: str) -> tuple[list[str], list[str]]:
@@ -141,7 +165,9 @@ def _each(unit: str, experiment: str, action: Any) -> Any:
 def start_job(unit: str, job: str) -> Any:
     data = body()
     experiment = name_arg("experiment", data.get("experiment") or ctx().current_experiment())
-    return _each(unit, experiment, lambda u: ctx().commands.start(experiment, u, job, data.get("options") or {}))
+    return _each(
+        unit, experiment, lambda u: ctx().commands.start(experiment, u, job, data.get("options") or {})
+    )
 
 
 @api.post("/units/<unit>/jobs/<job>/<action>")
@@ -149,8 +175,13 @@ def job_action(unit: str, job: str, action: str) -> Any:
     data = body()
     experiment = name_arg("experiment", data.get("experiment") or ctx().current_experiment())
     if action == "automation":
-        return _each(unit, experiment, lambda u: ctx().commands.switch_automation(
-            experiment, u, job, data.get("automation_name"), data.get("args") or {}))
+        return _each(
+            unit,
+            experiment,
+            lambda u: ctx().commands.switch_automation(
+                experiment, u, job, data.get("automation_name"), data.get("args") or {}
+            ),
+        )
     return _each(unit, experiment, lambda u: ctx().commands.set_state(experiment, u, job, action))
 
 
@@ -158,9 +189,11 @@ def job_action(unit: str, job: str, action: str) -> Any:
 def set_setting(unit: str, job: str, setting: str) -> Any:
     data = body()
     if "value" not in data:
-        return fail("send {\"value\": ...}")
+        return fail('send {"value": ...}')
     experiment = name_arg("experiment", data.get("experiment") or ctx().current_experiment())
-    return _each(unit, experiment, lambda u: ctx().commands.set_setting(experiment, u, job, setting, data["value"]))
+    return _each(
+        unit, experiment, lambda u: ctx().commands.set_setting(experiment, u, job, setting, data["value"])
+    )
 
 
 # ---------------------------------------------------------------------------- history
@@ -193,7 +226,9 @@ def history(series: str) -> Any:
     c = ctx()
     experiment, start, end, width, bucket = _history_args()
     try:
-        result = c.history.query(experiment, series, start, end, width, set(c.hub.state.snapshot(experiment)), bucket)
+        result = c.history.query(
+            experiment, series, start, end, width, set(c.hub.state.snapshot(experiment)), bucket
+        )
     except KeyError as e:
         return fail(str(e.args[0]), 404)
     except ValueError as e:
@@ -227,8 +262,10 @@ def history_many() -> Any:
             return fail(str(e))
     response = jsonify(charts=charts, history=c.store.available)
     # wall and CPU time of the queries (wall >> CPU: the server waited for the processor or the GIL)
-    response.headers["Server-Timing"] = (f"history;dur={1000 * (time.perf_counter() - t0):.1f}, "
-                                         f"cpu;dur={1000 * (time.thread_time() - cpu0):.1f}")
+    response.headers["Server-Timing"] = (
+        f"history;dur={1000 * (time.perf_counter() - t0):.1f}, "
+        f"cpu;dur={1000 * (time.thread_time() - cpu0):.1f}"
+    )
     return response
 
 
@@ -247,13 +284,18 @@ def span(experiment: str) -> Any:
     experiment = name_arg("experiment", experiment)
     start = None
     if c.store.available:
-        rows = c.store.rows(f"SELECT MIN({c.store.epoch_expr('created_at')}) FROM experiments WHERE experiment = ?",
-                            [experiment])
+        rows = c.store.rows(
+            f"SELECT MIN({c.store.epoch_expr('created_at')}) FROM experiments WHERE experiment = ?",
+            [experiment],
+        )
         start = rows[0][0] if rows else None
         for table in ("od_readings", "temperature_readings", "stirring_rates"):
             if c.store.table_exists(table):
-                first = c.store.rows(f"SELECT MIN({c.store.epoch_expr()}) FROM (SELECT timestamp FROM {table} "
-                                     "WHERE experiment = ? ORDER BY experiment, timestamp LIMIT 1) AS f", [experiment])
+                first = c.store.rows(
+                    f"SELECT MIN({c.store.epoch_expr()}) FROM (SELECT timestamp FROM {table} "
+                    "WHERE experiment = ? ORDER BY experiment, timestamp LIMIT 1) AS f",
+                    [experiment],
+                )
                 if first and first[0][0] is not None:
                     start = first[0][0] if start is None else min(start, first[0][0])
     return jsonify(experiment=experiment, start=start, now=time.time())
@@ -279,6 +321,9 @@ def logs() -> Any:
         needle = "%" + request.args["q"][:200].replace("%", "").replace("_", "") + "%"
         params += [needle, needle]
     limit = max(1, min(int(_number("limit", 300)), 2000))
-    rows = c.store.rows(f"SELECT pioreactor_unit, timestamp, level, task, message FROM logs WHERE {' AND '.join(where)} "
-                        f"ORDER BY timestamp DESC LIMIT {limit}", params)
+    rows = c.store.rows(
+        f"SELECT pioreactor_unit, timestamp, level, task, message FROM logs WHERE {' AND '.join(where)} "
+        f"ORDER BY timestamp DESC LIMIT {limit}",
+        params,
+    )
     return jsonify(logs=[list(r) for r in rows], history=True)

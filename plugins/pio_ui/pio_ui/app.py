@@ -33,8 +33,10 @@ from .store import Store
 
 logger = logging.getLogger("pioreactor.ui")
 STATIC = Path(__file__).parent / "static"
-CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
-       "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 
 
 class UIContext:
@@ -51,12 +53,24 @@ class UIContext:
         self.series = all_series(self.contributions["chart"])
         self.catalog = Catalog()
         self.store = Store()
-        self.history = History(self.store, self.series, config.getfloat(SECTION, "rollup_refresh_s", 30.0) or 30.0)
-        self.auth = auth.Auth(password, auth.LoginLimiter(config.getint(SECTION, "login_failures_per_minute", 5) or 5))
+        self.history = History(
+            self.store, self.series, config.getfloat(SECTION, "rollup_refresh_s", 30.0) or 30.0
+        )
+        self.auth = auth.Auth(
+            password, auth.LoginLimiter(config.getint(SECTION, "login_failures_per_minute", 5) or 5)
+        )
         flush_s = (config.getfloat(SECTION, "flush_interval_ms", 100.0) or 100.0) / 1000
-        self.hub = LiveHub(socketio, self.series, self.address, flush_s, client_id=f"ui-{self.unit}-{id(self):x}")
-        self.commands = Commands(self.hub.state, self.catalog, self.publish, self.unit, self.data_dir / "logs",
-                                 notify=self._job_failed)
+        self.hub = LiveHub(
+            socketio, self.series, self.address, flush_s, client_id=f"ui-{self.unit}-{id(self):x}"
+        )
+        self.commands = Commands(
+            self.hub.state,
+            self.catalog,
+            self.publish,
+            self.unit,
+            self.data_dir / "logs",
+            notify=self._job_failed,
+        )
         self.socketio = socketio
 
     def publish(self, topic: str, payload: str, retain: bool = False) -> None:
@@ -72,7 +86,9 @@ class UIContext:
         self.socketio.emit("job_failed", info, to=experiment_room(experiment))
 
 
-def create_app(password: str | None = None, address: BrokerAddress | None = None) -> tuple[Flask, SocketIO, UIContext]:
+def create_app(
+    password: str | None = None, address: BrokerAddress | None = None
+) -> tuple[Flask, SocketIO, UIContext]:
     config = get_config()
     password, _ = auth.resolve_password(password or config.get(SECTION, "password"), data_dir())
     app = Flask(__name__, static_folder=None)
@@ -86,8 +102,15 @@ def create_app(password: str | None = None, address: BrokerAddress | None = None
         JSON_SORT_KEYS=False,
     )
     # cors_allowed_origins left at its default (same origin): a page on another site cannot open the socket
-    socketio = SocketIO(app, async_mode="threading", logger=False, engineio_logger=False,
-                        ping_interval=10, ping_timeout=10, max_http_buffer_size=64 * 1024)
+    socketio = SocketIO(
+        app,
+        async_mode="threading",
+        logger=False,
+        engineio_logger=False,
+        ping_interval=10,
+        ping_timeout=10,
+        max_http_buffer_size=64 * 1024,
+    )
     ctx = UIContext(socketio, password, address)
     app.extensions["pio_ui"] = ctx
 
@@ -102,8 +125,11 @@ def create_app(password: str | None = None, address: BrokerAddress | None = None
     @app.get("/")
     def index() -> Any:
         if not (STATIC / "index.html").exists():
-            return Response("The UI's front end is not built: run `bash plugins/pio_ui/build.sh`.", 503,
-                            mimetype="text/plain")
+            return Response(
+                "The UI's front end is not built: run `bash plugins/pio_ui/build.sh`.",
+                503,
+                mimetype="text/plain",
+            )
         from .api import session_payload
 
         # The session goes into the page as a JSON data block (never executed; CSP unchanged), so the app
@@ -145,8 +171,12 @@ def create_app(password: str | None = None, address: BrokerAddress | None = None
         if isinstance(previous, str):
             leave_room(experiment_room(previous))
         join_room(experiment_room(experiment))
-        return {"experiment": experiment, "jobs": ctx.hub.state.snapshot(experiment),
-                "latest_experiment": ctx.current_experiment(), "units": ctx.hub.state.units()}
+        return {
+            "experiment": experiment,
+            "jobs": ctx.hub.state.snapshot(experiment),
+            "latest_experiment": ctx.current_experiment(),
+            "units": ctx.hub.state.units(),
+        }
 
     return app, socketio, ctx
 
@@ -164,8 +194,9 @@ def _index_html() -> str:
 
 
 def _mimetype(name: str) -> str:
-    return {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}.get(Path(name).suffix,
-                                                                                      "application/octet-stream")
+    return {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}.get(
+        Path(name).suffix, "application/octet-stream"
+    )
 
 
 def _finish(response: Response) -> Response:
@@ -176,11 +207,17 @@ def _finish(response: Response) -> Response:
     h.setdefault("Referrer-Policy", "same-origin")
     if request.path.startswith("/api/"):
         h.setdefault("Cache-Control", "no-store")
-        if (response.mimetype == "application/json" and not response.direct_passthrough
-                and "gzip" in request.headers.get("Accept-Encoding", "") and "Content-Encoding" not in h):
+        if (
+            response.mimetype == "application/json"
+            and not response.direct_passthrough
+            and "gzip" in request.headers.get("Accept-Encoding", "")
+            and "Content-Encoding" not in h
+        ):
             body = response.get_data()
             if len(body) > 1024:
-                response.set_data(gzip.compress(body, 3))  # level 3: most of the gain for a third of the CPU of 6
+                response.set_data(
+                    gzip.compress(body, 3)
+                )  # level 3: most of the gain for a third of the CPU of 6
                 h["Content-Encoding"] = "gzip"
                 h["Vary"] = "Accept-Encoding"
     return response

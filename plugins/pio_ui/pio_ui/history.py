@@ -95,8 +95,8 @@ class _Track:
         """Copy the minutes from ``first_minute`` on into the (NaN-filled) rows given."""
         a, b = max(first_minute, self.start), min(first_minute + len(lo_out), self.start + self.size)
         if b > a:
-            lo_out[a - first_minute:b - first_minute] = self.mins[a - self.start:b - self.start]
-            hi_out[a - first_minute:b - first_minute] = self.maxs[a - self.start:b - self.start]
+            lo_out[a - first_minute : b - first_minute] = self.mins[a - self.start : b - self.start]
+            hi_out[a - first_minute : b - first_minute] = self.maxs[a - self.start : b - self.start]
 
 
 class _Rollup:
@@ -159,8 +159,10 @@ class History:
             if not rollup.built:
                 value, extra, params = self._source(s)
                 split = s.split or "''"
-                sql = (f"SELECT pioreactor_unit, {split}, substr(timestamp, 1, 16) AS m, MIN({value}), MAX({value}) "
-                       f"FROM {s.table} WHERE experiment = ?{extra} GROUP BY pioreactor_unit, {split}, m")
+                sql = (
+                    f"SELECT pioreactor_unit, {split}, substr(timestamp, 1, 16) AS m, MIN({value}), MAX({value}) "
+                    f"FROM {s.table} WHERE experiment = ?{extra} GROUP BY pioreactor_unit, {split}, m"
+                )
                 for row in self.store.rows(sql, [experiment, *params]):
                     rollup.add(*row)
                 rollup.built, rollup.refreshed = True, time.monotonic()
@@ -172,20 +174,32 @@ class History:
         """Re-aggregate each unit's minutes from its newest stored minute on (an indexed range)."""
         value, extra, params = self._source(s)
         split = s.split or "''"
-        sql = (f"SELECT pioreactor_unit, {split}, substr(timestamp, 1, 16) AS m, MIN({value}), MAX({value}) "
-               f"FROM {s.table} WHERE experiment = ? AND pioreactor_unit = ? AND timestamp >= ?{extra} "
-               f"GROUP BY pioreactor_unit, {split}, m")
+        sql = (
+            f"SELECT pioreactor_unit, {split}, substr(timestamp, 1, 16) AS m, MIN({value}), MAX({value}) "
+            f"FROM {s.table} WHERE experiment = ? AND pioreactor_unit = ? AND timestamp >= ?{extra} "
+            f"GROUP BY pioreactor_unit, {split}, m"
+        )
         units = sorted(rollup.units | known_units)
-        found = self.store.rows_each(sql, [[experiment, u, rollup.last_minute.get(u, ""), *params] for u in units])
+        found = self.store.rows_each(
+            sql, [[experiment, u, rollup.last_minute.get(u, ""), *params] for u in units]
+        )
         for rows in found:
             for row in rows:
                 rollup.add(*row)
         rollup.refreshed = time.monotonic()
 
     # ------------------------------------------------------------------ queries
-    def query(self, experiment: str, name: str, start: float, end: float, width_px: int,
-              known_units: set[str] | None = None, bucket_s: int | None = None,
-              packed: bool = False) -> dict[str, Any]:
+    def query(
+        self,
+        experiment: str,
+        name: str,
+        start: float,
+        end: float,
+        width_px: int,
+        known_units: set[str] | None = None,
+        bucket_s: int | None = None,
+        packed: bool = False,
+    ) -> dict[str, Any]:
         """Min/max per bucket of every line of chart ``name`` in ``[start, end)`` (epoch seconds).
 
         Each line is ``{"min": [...], "max": [...]}`` (null: an empty bucket), or with ``packed``
@@ -199,8 +213,11 @@ class History:
         if not (math.isfinite(start) and math.isfinite(end)) or end <= start:
             raise ValueError("the window needs finite start < end (epoch seconds)")
         width_px = max(10, min(int(width_px), MAX_BUCKETS))
-        w = int(bucket_s) if bucket_s in LADDER_S or (bucket_s and bucket_s % 86400 == 0) else \
-            bucket_width_s(end - start, width_px)
+        w = (
+            int(bucket_s)
+            if bucket_s in LADDER_S or (bucket_s and bucket_s % 86400 == 0)
+            else bucket_width_s(end - start, width_px)
+        )
         t0 = math.floor(start / w) * w
         n = max(1, math.ceil((end - t0) / w))
         if n > MAX_BUCKETS:
@@ -214,8 +231,16 @@ class History:
             else:
                 self._from_rows(experiment, s, rollup.units | known, t0, n, w, lines)
         encode = _packed if packed else _plain
-        return {"series": s.name, "title": s.title, "unit": s.unit, "step": s.step, "bucket_s": w, "t0": t0, "n": n,
-                "data": {key: encode(lo, hi) for key, (lo, hi) in lines.items()}}
+        return {
+            "series": s.name,
+            "title": s.title,
+            "unit": s.unit,
+            "step": s.step,
+            "bucket_s": w,
+            "t0": t0,
+            "n": n,
+            "data": {key: encode(lo, hi) for key, (lo, hi) in lines.items()},
+        }
 
     def _from_rollup(self, rollup: _Rollup, t0: float, n: int, w: int, out: dict[str, Any]) -> None:
         k = w // 60
@@ -224,7 +249,7 @@ class History:
             tracks = list(rollup.tracks.items())
         group = max(1, 2_000_000 // (n * k))  # lines reduced together (one numpy call), ~32 MB at most
         for g in range(0, len(tracks), group):
-            part = tracks[g:g + group]
+            part = tracks[g : g + group]
             los, his = np.full((len(part), n * k), np.nan), np.full((len(part), n * k), np.nan)
             for i, (_, track) in enumerate(part):
                 track.window_into(first, los[i], his[i])
@@ -234,17 +259,22 @@ class History:
                 if not np.isnan(lo_all[i]).all():
                     out[key] = (lo_all[i], hi_all[i])
 
-    def _from_rows(self, experiment: str, s: Series, units: set[str], t0: float, n: int, w: int,
-                   out: dict[str, Any]) -> None:
+    def _from_rows(
+        self, experiment: str, s: Series, units: set[str], t0: float, n: int, w: int, out: dict[str, Any]
+    ) -> None:
         value, extra, params = self._source(s)
         split = s.split or "''"
         epoch = self.store.epoch_expr()
-        sql = (f"SELECT {split}, CAST(({epoch} - ?) / ? AS INTEGER) AS b, MIN({value}), MAX({value}) FROM {s.table} "
-               f"WHERE experiment = ? AND pioreactor_unit = ? AND timestamp >= ? AND timestamp < ?{extra} "
-               f"GROUP BY {split}, b")
+        sql = (
+            f"SELECT {split}, CAST(({epoch} - ?) / ? AS INTEGER) AS b, MIN({value}), MAX({value}) FROM {s.table} "
+            f"WHERE experiment = ? AND pioreactor_unit = ? AND timestamp >= ? AND timestamp < ?{extra} "
+            f"GROUP BY {split}, b"
+        )
         lo_text, hi_text = iso(t0), iso(t0 + n * w)
         ordered = sorted(units)
-        found = self.store.rows_each(sql, [[t0, w, experiment, u, lo_text, hi_text, *params] for u in ordered])
+        found = self.store.rows_each(
+            sql, [[t0, w, experiment, u, lo_text, hi_text, *params] for u in ordered]
+        )
         for unit, rows in zip(ordered, found, strict=True):
             lines: dict[str, tuple[np.ndarray, np.ndarray]] = {}
             for split_value, b, lo, hi in rows:
@@ -261,7 +291,8 @@ class History:
         rows = self.store.rows(
             f"SELECT pioreactor_unit, {self.store.epoch_expr()}, event, volume_change_ml FROM dosing_events "
             "WHERE experiment = ? AND timestamp >= ? AND timestamp < ? ORDER BY timestamp LIMIT ?",
-            [experiment, iso(start), iso(end), limit])
+            [experiment, iso(start), iso(end), limit],
+        )
         return [[u, round(t, 3), e, v] for u, t, e, v in rows]
 
 
@@ -282,7 +313,7 @@ def _plain(lo: np.ndarray, hi: np.ndarray) -> dict[str, list[float | None]]:
     both = np.concatenate([lo, hi])
     rounded = np.round(both, _decimals(both))
     values = [v if math.isfinite(v) else None for v in rounded.tolist()]
-    return {"min": values[: len(lo)], "max": values[len(lo):]}
+    return {"min": values[: len(lo)], "max": values[len(lo) :]}
 
 
 def _packed(lo: np.ndarray, hi: np.ndarray) -> dict[str, Any]:
@@ -292,6 +323,8 @@ def _packed(lo: np.ndarray, hi: np.ndarray) -> dict[str, Any]:
     e = _decimals(both)
     present = np.isfinite(both)
     ints = np.round(both[present] * 10.0**e).astype(np.int64)
-    edges = np.flatnonzero(np.diff(np.concatenate([[1], present.astype(np.int8), [1]])))  # where runs of gaps start/end
+    edges = np.flatnonzero(
+        np.diff(np.concatenate([[1], present.astype(np.int8), [1]]))
+    )  # where runs of gaps start/end
     gaps = [[int(a), int(b - a)] for a, b in zip(edges[0::2], edges[1::2], strict=True)]
     return {"e": e, "d": np.diff(ints, prepend=0).tolist(), "gaps": gaps}

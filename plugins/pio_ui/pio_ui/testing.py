@@ -15,12 +15,20 @@ import pytest
 ARTIFACTS = Path(__file__).resolve().parents[3] / "artifacts" / "ui"
 PASSWORD = "correct-horse-battery"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 # Chromium 15x builds each new window's toolbar and omnibox popup as WebUI pages in a
-                 # renderer of their own: ~0.5 s of CPU per browser context that a headless test never shows
-                 "--disable-features=PreloadTopChromeWebUI,InitialWebUI,WebUIToolbar,WebUILocationBar,"
-                 "WebUIReloadButton,WebUIOmniboxPopup,WebUIOmniboxFullPopup"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    # Chromium 15x builds each new window's toolbar and omnibox popup as WebUI pages in a
+    # renderer of their own: ~0.5 s of CPU per browser context that a headless test never shows
+    "--disable-features=PreloadTopChromeWebUI,InitialWebUI,WebUIToolbar,WebUILocationBar,"
+    "WebUIReloadButton,WebUIOmniboxPopup,WebUIOmniboxFullPopup",
+]
 
 
 class Client:
@@ -28,11 +36,14 @@ class Client:
 
     def __init__(self, url: str):
         self.url = url
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
         self.csrf: str | None = None
 
-    def call(self, method: str, path: str, body: object = None,
-             headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    def call(
+        self, method: str, path: str, body: object = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
         hdrs = {"Content-Type": "application/json", **(headers or {})}
         if self.csrf and method != "GET" and "X-CSRF-Token" not in hdrs:
@@ -50,7 +61,6 @@ class Client:
         assert status == 200, body
         self.csrf = body["csrf"]
         return self
-
 
 
 def need_job(catalog: dict[str, Any], job: str) -> None:

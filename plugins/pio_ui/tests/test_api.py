@@ -18,9 +18,13 @@ def test_every_api_route_needs_a_login(leader):
 
 def test_changes_need_the_csrf_token_and_json(leader):
     c = leader.client().login()
-    status, body = c.call("POST", "/api/units/leader/jobs/stirring/stop", {}, headers={"X-CSRF-Token": "forged"})
+    status, body = c.call(
+        "POST", "/api/units/leader/jobs/stirring/stop", {}, headers={"X-CSRF-Token": "forged"}
+    )
     assert status == 403 and "CSRF" in body["error"]
-    status, _ = c.call("POST", "/api/units/leader/jobs/stirring/stop", None, headers={"Content-Type": "text/plain"})
+    status, _ = c.call(
+        "POST", "/api/units/leader/jobs/stirring/stop", None, headers={"Content-Type": "text/plain"}
+    )
     assert status in (403, 415)
 
 
@@ -28,7 +32,9 @@ def test_bad_requests_are_refused_with_a_reason(leader, catalog):
     need_job(catalog, "stirring")
     c = leader.client().login()
     assert c.call("POST", "/api/units/leader/jobs/no_such_job/start", {})[0] == 404
-    status, body = c.call("POST", "/api/units/leader/jobs/stirring/start", {"options": {"target_rpm": "fast"}})
+    status, body = c.call(
+        "POST", "/api/units/leader/jobs/stirring/start", {"options": {"target_rpm": "fast"}}
+    )
     assert status in (400, 409) and ("not a number" in body["error"] or "already running" in body["error"])
     status, body = c.call("POST", "/api/units/leader/jobs/stirring/start", {"options": {"rpm": 100}})
     assert status in (400, 409)
@@ -60,11 +66,15 @@ def test_several_charts_in_one_request_packed_or_plain(leader):
     assert body["charts"]["od"]["n"] == body["charts"]["temperature"]["n"] > 0
     assert all({"e", "d", "gaps"} <= set(line) for line in body["charts"]["temperature"]["data"].values())
     status, plain = c.call("GET", f"/api/history?series=temperature&format=plain&{window}")
-    assert status == 200 and all({"min", "max"} == set(line) for line in plain["charts"]["temperature"]["data"].values())
+    assert status == 200 and all(
+        {"min", "max"} == set(line) for line in plain["charts"]["temperature"]["data"].values()
+    )
 
 
 def test_no_secrets_in_pages_and_masked_secrets_are_kept_on_save(leader):
-    (leader.data_dir / "config.ini").write_text("[mqtt]\npassword = s3cret-broker\n[stirring]\ntarget_rpm = 400\n")
+    (leader.data_dir / "config.ini").write_text(
+        "[mqtt]\npassword = s3cret-broker\n[stirring]\ntarget_rpm = 400\n"
+    )
     c = leader.client().login()
     status, body = c.call("GET", "/api/config")
     assert status == 200 and "s3cret-broker" not in str(body) and PASSWORD not in str(body)
@@ -109,7 +119,9 @@ def test_failed_logins_are_rate_limited_per_address(app):
     refused = client.post("/api/login", json={"password": "right-password"})
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
     other = app.test_client()
-    ok = other.post("/api/login", json={"password": "right-password"}, environ_base={"REMOTE_ADDR": "10.9.9.9"})
+    ok = other.post(
+        "/api/login", json={"password": "right-password"}, environ_base={"REMOTE_ADDR": "10.9.9.9"}
+    )
     assert ok.status_code == 200 and ok.get_json()["csrf"]
 
 
@@ -126,7 +138,9 @@ def test_the_live_socket_refuses_other_origins(leader):
     import urllib.request
 
     def handshake(origin: str) -> int:
-        request = urllib.request.Request(leader.url + "/socket.io/?EIO=4&transport=polling", headers={"Origin": origin})
+        request = urllib.request.Request(
+            leader.url + "/socket.io/?EIO=4&transport=polling", headers={"Origin": origin}
+        )
         try:
             with urllib.request.urlopen(request, timeout=10) as r:
                 return r.status

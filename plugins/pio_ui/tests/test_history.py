@@ -41,7 +41,8 @@ def insert_temperatures(store, rows):
         store.db.execute_sql("BEGIN")
         store.db.cursor().executemany(
             "INSERT INTO temperature_readings (experiment, pioreactor_unit, timestamp, temperature_c) VALUES (?, ?, ?, ?)",
-            [("e", u, stamp(t), v) for u, t, v in rows])
+            [("e", u, stamp(t), v) for u, t, v in rows],
+        )
         store.db.execute_sql("COMMIT")
 
 
@@ -62,8 +63,12 @@ def test_a_single_sample_spike_survives_every_window_and_width(store):
     rows.append(("u2", spike_t + 2.5, 99.0))
     insert_temperatures(store, rows)
     h = history(store)
-    for start, end, width in ((T0, T0 + 2 * 86400, 300), (T0, T0 + 2 * 86400, 37), (spike_t - 1800, spike_t + 1800, 500),
-                              (spike_t - 100, spike_t + 100, 1000)):
+    for start, end, width in (
+        (T0, T0 + 2 * 86400, 300),
+        (T0, T0 + 2 * 86400, 37),
+        (spike_t - 1800, spike_t + 1800, 500),
+        (spike_t - 100, spike_t + 100, 1000),
+    ):
         r = h.query("e", "temperature", start, end, width)
         assert r["n"] <= max(width, 10) + 1
         u1, u2 = r["data"]["u1"], r["data"]["u2"]
@@ -120,14 +125,20 @@ def test_packed_lines_hold_the_same_values_as_plain_ones(store, span_s, width):
         for key, line in plain["data"].items():
             got = unpack(packed["data"][key], packed["n"])
             for a, b in zip(line["min"] + line["max"], got["min"] + got["max"], strict=True):
-                assert (a is None and b is None) or math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-15), (key, a, b)
+                assert (a is None and b is None) or math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-15), (
+                    key,
+                    a,
+                    b,
+                )
 
 
 def test_rows_stored_after_the_first_query_appear_in_the_next(store):
     insert_temperatures(store, [("u1", T0 + i * 5, 30.0) for i in range(720)])
     h = history(store)
     first = h.query("e", "temperature", T0, T0 + 7200, 120)
-    insert_temperatures(store, [("u1", T0 + 3600 + i * 5, 40.0) for i in range(720)] + [("u3", T0 + 4000, 20.0)])
+    insert_temperatures(
+        store, [("u1", T0 + 3600 + i * 5, 40.0) for i in range(720)] + [("u3", T0 + 4000, 20.0)]
+    )
     second = h.query("e", "temperature", T0, T0 + 7200, 120, known_units={"u3"})
     assert max(v for v in first["data"]["u1"]["max"] if v is not None) == 30.0
     assert max(v for v in second["data"]["u1"]["max"] if v is not None) == 40.0
