@@ -43,19 +43,24 @@ sys.exit(code)
 
 def build(data_dir: Path, rows: int, units: int) -> None:
     env = {**os.environ, "PIO_DATA_DIR": str(data_dir), "PIO_UNIT": "leader"}
-    subprocess.run([sys.executable, "-m", "pioreactor_kernel", "db", "migrate"], env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pioreactor_kernel", "db", "migrate"], env=env, check=True, capture_output=True
+    )
     conn = sqlite3.connect(data_dir / "storage" / "pioreactor.sqlite")
     conn.execute("PRAGMA journal_mode=wal")
-    sql = ("INSERT INTO od_readings (experiment, pioreactor_unit, timestamp, channel, od_reading, angle, "
-           "ir_led_intensity, calibrated, calibration_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    sql = (
+        "INSERT INTO od_readings (experiment, pioreactor_unit, timestamp, channel, od_reading, angle, "
+        "ir_led_intensity, calibrated, calibration_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
     per_unit = rows // units
     batch = []
     for i in range(per_unit):  # as they arrive: every unit's reading of a moment, moment after moment
         s = i * 5  # a reading every 5 s
         for u in range(units):
             stamp = f"2026-11-{24 + s // 86400:02d}T{s // 3600 % 24:02d}:{s // 60 % 60:02d}:{s % 60:02d}.{u * 1000:06d}Z"
-            batch.append(("bench", f"unit{u + 1:02d}", stamp, "2", 0.05 + i * 1e-6 + u * 1e-3, "90", 80.0, 0, None))
+            batch.append(
+                ("bench", f"unit{u + 1:02d}", stamp, "2", 0.05 + i * 1e-6 + u * 1e-3, "90", 80.0, 0, None)
+            )
         if len(batch) >= 50_000:
             conn.executemany(sql, batch)
             conn.commit()
@@ -68,8 +73,25 @@ def build(data_dir: Path, rows: int, units: int) -> None:
 
 def run_export(data_dir: Path, fmt: str, out: Path) -> tuple[float, float, float, int]:
     env = {**os.environ, "PIO_DATA_DIR": str(data_dir), "PIO_UNIT": "leader"}
-    result = subprocess.run([sys.executable, "-c", MEASURE, "export", "--experiment", "bench", "--datasets",
-                             "od_readings", "--format", fmt, "-o", str(out)], env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            MEASURE,
+            "export",
+            "--experiment",
+            "bench",
+            "--datasets",
+            "od_readings",
+            "--format",
+            fmt,
+            "-o",
+            str(out),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     line = [ln for ln in result.stderr.splitlines() if ln.startswith("BENCH")]
     if result.returncode or not line:
         raise SystemExit(f"export failed: {result.stdout}{result.stderr}")
@@ -91,20 +113,26 @@ def main() -> None:
             data_dir = Path(tmp) / "leader"
             t = time.perf_counter()
             build(data_dir, rows, args.units)
-            print(f"{rows:,} OD rows ({args.units} units, database built in {time.perf_counter() - t:.1f} s):")
+            print(
+                f"{rows:,} OD rows ({args.units} units, database built in {time.perf_counter() - t:.1f} s):"
+            )
             for fmt in ("csv", "parquet"):
                 runs = []
                 for _ in range(args.repeat):
                     load = os.getloadavg()[0]
                     seconds, peak_mb, cpu_s, size = run_export(data_dir, fmt, Path(tmp) / f"export-{fmt}.zip")
                     runs.append((seconds, peak_mb))
-                    print(f"  {fmt:>7}: {seconds:.2f} s (CPU {cpu_s:.2f} s), peak memory {peak_mb:.0f} MB (VmHWM), "
-                          f"zip {size / 1e6:.1f} MB; load {load:.1f}")
+                    print(
+                        f"  {fmt:>7}: {seconds:.2f} s (CPU {cpu_s:.2f} s), peak memory {peak_mb:.0f} MB (VmHWM), "
+                        f"zip {size / 1e6:.1f} MB; load {load:.1f}"
+                    )
                 if len(runs) > 1:
                     times, peaks = [r[0] for r in runs], [r[1] for r in runs]
-                    print(f"  {fmt:>7}: median {statistics.median(times):.2f} s (range {min(times):.2f} .. "
-                          f"{max(times):.2f}), peak memory median {statistics.median(peaks):.0f} MB "
-                          f"(range {min(peaks):.0f} .. {max(peaks):.0f}), {len(runs)} runs")
+                    print(
+                        f"  {fmt:>7}: median {statistics.median(times):.2f} s (range {min(times):.2f} .. "
+                        f"{max(times):.2f}), peak memory median {statistics.median(peaks):.0f} MB "
+                        f"(range {min(peaks):.0f} .. {max(peaks):.0f}), {len(runs)} runs"
+                    )
 
 
 if __name__ == "__main__":

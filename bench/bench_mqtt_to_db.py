@@ -62,8 +62,16 @@ def od_stamp(unit_index: int, i: int) -> str:
 
 
 def od_payload(unit_index: int, i: int) -> bytes:
-    return json.dumps({"timestamp": od_stamp(unit_index, i), "angle": "90", "od": 0.05 + i * 1e-6, "channel": "1",
-                       "ir_led_intensity": 80.0, "calibrated": 0}).encode()
+    return json.dumps(
+        {
+            "timestamp": od_stamp(unit_index, i),
+            "angle": "90",
+            "od": 0.05 + i * 1e-6,
+            "channel": "1",
+            "ir_led_intensity": 80.0,
+            "calibrated": 0,
+        }
+    ).encode()
 
 
 def publish(port: int, unit_index: int, count: int, window: int = 2000, batch: int = 200) -> None:
@@ -78,7 +86,9 @@ def publish(port: int, unit_index: int, count: int, window: int = 2000, batch: i
         packets.append(b"\x32" + _varint(len(body)) + body)
     sock = socket.create_connection(("127.0.0.1", port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    body = _utf8(b"MQTT") + bytes([4, 0x02]) + struct.pack("!H", 60) + _utf8(f"bench-pub-{unit_index}".encode())
+    body = (
+        _utf8(b"MQTT") + bytes([4, 0x02]) + struct.pack("!H", 60) + _utf8(f"bench-pub-{unit_index}".encode())
+    )
     sock.sendall(b"\x10" + _varint(len(body)) + body)
     assert sock.recv(4)[:2] == b"\x20\x02"
     acked = [0]
@@ -102,7 +112,7 @@ def publish(port: int, unit_index: int, count: int, window: int = 2000, batch: i
     for start in range(0, count, batch):
         with progress:
             progress.wait_for(lambda s=start: s - acked[0] < window)
-        sock.sendall(b"".join(packets[start:start + batch]))
+        sock.sendall(b"".join(packets[start : start + batch]))
     reader.join(120)
     sock.sendall(b"\xe0\x00")
     sock.close()
@@ -148,8 +158,11 @@ def null_subscriber(port: int, total: int) -> None:
 def run_ceiling(root: Path, publishers: int, total: int) -> dict[str, float]:
     broker = Broker(root / "broker", port=free_port()).start()
     try:
-        sub = subprocess.Popen([sys.executable, __file__, "--null-subscriber", str(broker.port), str(total)],
-                               stdout=subprocess.PIPE, text=True)
+        sub = subprocess.Popen(
+            [sys.executable, __file__, "--null-subscriber", str(broker.port), str(total)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert sub.stdout is not None and sub.stdout.readline().strip() == "ready"
         procs = spawn_publishers(broker.port, publishers, total // publishers)
         start = time.perf_counter()
@@ -165,8 +178,15 @@ def run_ceiling(root: Path, publishers: int, total: int) -> dict[str, float]:
 
 def spawn_publishers(port: int, publishers: int, per_publisher: int) -> list[subprocess.Popen[str]]:
     """Publisher processes, connected and with their packets built; ``go(procs)`` starts them."""
-    procs = [subprocess.Popen([sys.executable, __file__, "--publisher", str(port), str(i + 1), str(per_publisher)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for i in range(publishers)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--publisher", str(port), str(i + 1), str(per_publisher)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(publishers)
+    ]
     for p in procs:
         assert p.stdout is not None and p.stdout.readline().strip() == "ready"
     return procs
@@ -201,9 +221,14 @@ class Leader:
         if self._conn is None:
             self._conn = sqlite3.connect(self.db_path, timeout=30)
         try:
-            return self._conn.execute(
-                "SELECT 1 FROM od_readings WHERE experiment = 'bench' AND pioreactor_unit = ? AND timestamp = ? "
-                "AND channel = '1'", (f"unit{unit_index}", od_stamp(unit_index, i))).fetchone() is not None
+            return (
+                self._conn.execute(
+                    "SELECT 1 FROM od_readings WHERE experiment = 'bench' AND pioreactor_unit = ? AND timestamp = ? "
+                    "AND channel = '1'",
+                    (f"unit{unit_index}", od_stamp(unit_index, i)),
+                ).fetchone()
+                is not None
+            )
         except sqlite3.OperationalError:
             return False
 
@@ -222,9 +247,11 @@ class Leader:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.db_path.exists():
-                publish_once("pioreactor/probe/bench/stirring/measured_rpm",
-                             json.dumps({"measured_rpm": 1.0, "timestamp": "2026-01-01T00:00:00.000000Z"}),
-                             address=BrokerAddress("127.0.0.1", port))
+                publish_once(
+                    "pioreactor/probe/bench/stirring/measured_rpm",
+                    json.dumps({"measured_rpm": 1.0, "timestamp": "2026-01-01T00:00:00.000000Z"}),
+                    address=BrokerAddress("127.0.0.1", port),
+                )
                 try:
                     with sqlite3.connect(self.db_path, timeout=30) as conn:
                         if conn.execute("SELECT COUNT(*) FROM stirring_rates").fetchone()[0]:
@@ -276,8 +303,14 @@ def run_ingest(root: Path, publishers: int, total: int) -> dict[str, float]:
         leader.stop()
     finally:
         broker.stop()
-    return {"seconds": done - start, "rate": total / (done - start), "stored": stored, "published": total,
-            "writer_us": writer_cpu / total * 1e6, "broker_us": broker_cpu / total * 1e6}
+    return {
+        "seconds": done - start,
+        "rate": total / (done - start),
+        "stored": stored,
+        "published": total,
+        "writer_us": writer_cpu / total * 1e6,
+        "broker_us": broker_cpu / total * 1e6,
+    }
 
 
 def run_drain(root: Path, total: int) -> dict[str, float]:
@@ -333,8 +366,10 @@ def main() -> None:
         null_subscriber(*args.null_subscriber)
         return
     only = set(args.only.split(","))
-    print(f"# mqtt_to_db ingest, SQLite WAL, QoS 1, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f} at start")
+    print(
+        f"# mqtt_to_db ingest, SQLite WAL, QoS 1, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f} at start"
+    )
     for name, publishers in (("single", 1), ("four", 4)):
         for kind in ("writer", "ceiling"):
             if (name if kind == "writer" else "ceiling") not in only:
@@ -345,29 +380,42 @@ def main() -> None:
                     load = os.getloadavg()[0]
                     if kind == "ceiling":
                         r = run_ceiling(Path(tmp), publishers, args.messages)
-                        print(f"{publishers} publisher(s), {args.messages:,} messages, no database (ceiling): "
-                              f"{r['rate']:,.0f} messages/s ({r['seconds']:.2f} s), load {load:.1f}")
+                        print(
+                            f"{publishers} publisher(s), {args.messages:,} messages, no database (ceiling): "
+                            f"{r['rate']:,.0f} messages/s ({r['seconds']:.2f} s), load {load:.1f}"
+                        )
                     else:
                         r = run_ingest(Path(tmp), publishers, args.messages)
-                        print(f"{publishers} publisher(s), {r['published']:,} messages: {r['rate']:,.0f} messages/s "
-                              f"({r['seconds']:.2f} s), stored {r['stored']:,} rows, lost "
-                              f"{r['published'] - r['stored']:,}; CPU per message: writer {r['writer_us']:.1f} us, "
-                              f"broker {r['broker_us']:.1f} us; load {load:.1f}")
+                        print(
+                            f"{publishers} publisher(s), {r['published']:,} messages: {r['rate']:,.0f} messages/s "
+                            f"({r['seconds']:.2f} s), stored {r['stored']:,} rows, lost "
+                            f"{r['published'] - r['stored']:,}; CPU per message: writer {r['writer_us']:.1f} us, "
+                            f"broker {r['broker_us']:.1f} us; load {load:.1f}"
+                        )
                 rates.append(r["rate"])
             if len(rates) > 1:
-                print(f"  {publishers} publisher(s), {kind}: median {statistics.median(rates):,.0f} messages/s, "
-                      f"range {min(rates):,.0f} .. {max(rates):,.0f} ({len(rates)} runs)")
+                print(
+                    f"  {publishers} publisher(s), {kind}: median {statistics.median(rates):,.0f} messages/s, "
+                    f"range {min(rates):,.0f} .. {max(rates):,.0f} ({len(rates)} runs)"
+                )
     if "drain" in only:
         with tempfile.TemporaryDirectory() as tmp:
             r = run_drain(Path(tmp), args.messages)
-        print(f"{r['published']:,} messages queued while the writer was stopped, drained at {r['rate']:,.0f} "
-              f"messages/s ({r['seconds']:.2f} s from its start), stored {r['stored']:,}")
+        print(
+            f"{r['published']:,} messages queued while the writer was stopped, drained at {r['rate']:,.0f} "
+            f"messages/s ({r['seconds']:.2f} s from its start), stored {r['stored']:,}"
+        )
     if "burst" in only:
-        for label, broker_class in (("our broker config", Broker), ("Mosquitto default queue (1,000)", DefaultQueueBroker)):
+        for label, broker_class in (
+            ("our broker config", Broker),
+            ("Mosquitto default queue (1,000)", DefaultQueueBroker),
+        ):
             with tempfile.TemporaryDirectory() as tmp:
                 r = run_burst(Path(tmp), broker_class)
-            print(f"20,000-message burst to a stopped writer, {label}: stored {r['stored']:,}, lost {r['lost']:,} "
-                  f"({100 * r['lost'] / r['published']:.0f} %)")
+            print(
+                f"20,000-message burst to a stopped writer, {label}: stored {r['stored']:,}, lost {r['lost']:,} "
+                f"({100 * r['lost'] / r['published']:.0f} %)"
+            )
 
 
 if __name__ == "__main__":

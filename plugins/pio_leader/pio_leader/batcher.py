@@ -56,8 +56,12 @@ class Refusals:
             self.by_topic = Counter(dict(self.by_topic.most_common(1000)))
         self._last_logged[topic] = now
         more = self._unlogged.pop(topic, 0)
-        self.logger.warning("refused a message on %s: %s%s", topic, why[:300],
-                            f" ({more} more refused there since the last report)" if more else "")
+        self.logger.warning(
+            "refused a message on %s: %s%s",
+            topic,
+            why[:300],
+            f" ({more} more refused there since the last report)" if more else "",
+        )
 
 
 class BatchWriter:
@@ -65,8 +69,14 @@ class BatchWriter:
 
     MAX_CACHED_TOPICS = 100_000
 
-    def __init__(self, db: peewee.Database, table_sets: Sequence[TableSet], *, max_payload_bytes: int = 256 * 1024,
-                 logger: logging.Logger | None = None) -> None:
+    def __init__(
+        self,
+        db: peewee.Database,
+        table_sets: Sequence[TableSet],
+        *,
+        max_payload_bytes: int = 256 * 1024,
+        logger: logging.Logger | None = None,
+    ) -> None:
         self.db = db
         self.logger = logger or logging.getLogger("pioreactor.mqtt_to_db")
         self.max_payload_bytes = max_payload_bytes
@@ -145,8 +155,11 @@ class BatchWriter:
         kept = []
         for payload in payloads:
             if len(payload) > self.max_payload_bytes:
-                self.refusals.add(topic.decode(errors="replace"), f"payload of {len(payload)} bytes is over "
-                                  f"[leader] max_payload_bytes = {self.max_payload_bytes}")
+                self.refusals.add(
+                    topic.decode(errors="replace"),
+                    f"payload of {len(payload)} bytes is over "
+                    f"[leader] max_payload_bytes = {self.max_payload_bytes}",
+                )
             else:
                 kept.append(payload)
         return kept
@@ -159,12 +172,25 @@ class BatchWriter:
         if not matches:
             matches = [p for f, p in self._parsers if p.fallback and topic_matches_sub(f, topic)]
         parsed = parse_topic(topic) or Topic("", "", None, tuple(topic.split("/")))
-        routes = tuple((parsed, p, self._inserters[p.model], self._pending[self._inserters[p.model]],
-                        topic if p.changes_only else None) for p in matches)
+        routes = tuple(
+            (
+                parsed,
+                p,
+                self._inserters[p.model],
+                self._pending[self._inserters[p.model]],
+                topic if p.changes_only else None,
+            )
+            for p in matches
+        )
         self._routes[raw_topic] = routes
         experiment = parsed.experiment
-        if (routes and experiment and not experiment.startswith("$") and experiment not in self._known_experiments
-                and topic != LATEST_EXPERIMENT_TOPIC):
+        if (
+            routes
+            and experiment
+            and not experiment.startswith("$")
+            and experiment not in self._known_experiments
+            and topic != LATEST_EXPERIMENT_TOPIC
+        ):
             self._known_experiments.add(experiment)
             self._new_experiments[experiment] = topic
         return routes
@@ -172,8 +198,12 @@ class BatchWriter:
     # ------------------------------------------------------------------ commits
     def take(self) -> Batch:
         """Hand over the pending rows (to be stored by :meth:`store`, possibly in another thread)."""
-        batch = Batch([(ins, rows[:]) for ins, rows in self._pending.items() if rows], self._state_changes,
-                      self._new_experiments, self.pending_rows)
+        batch = Batch(
+            [(ins, rows[:]) for ins, rows in self._pending.items() if rows],
+            self._state_changes,
+            self._new_experiments,
+            self.pending_rows,
+        )
         for _, rows in self._pending.items():
             rows.clear()
         self._state_changes, self._new_experiments, self.pending_rows = {}, {}, 0
@@ -202,8 +232,11 @@ class BatchWriter:
                         new += inserter.insert(cursor, rows)
                     self._store_bookkeeping(batch)
             except _ROW_ERRORS as e:
-                self.logger.warning("the database refused a batch (%s: %s); storing it row by row",
-                                    type(e).__name__, str(e)[:200])
+                self.logger.warning(
+                    "the database refused a batch (%s: %s); storing it row by row",
+                    type(e).__name__,
+                    str(e)[:200],
+                )
                 new, refused = self._store_row_by_row(batch)
         except (peewee.DatabaseError, peewee.InterfaceError) as e:  # the database failed: locked, full, gone
             self._drop_connection()
@@ -231,7 +264,9 @@ class BatchWriter:
                             new += inserter.insert(cursor, [row])
                     except _ROW_ERRORS as e:
                         refused += 1
-                        self.refusals.add(inserter.model._meta.table_name, f"row refused by the database: {e}")
+                        self.refusals.add(
+                            inserter.model._meta.table_name, f"row refused by the database: {e}"
+                        )
             self._store_bookkeeping(batch)
         return new, refused
 
@@ -239,12 +274,19 @@ class BatchWriter:
         if batch.state_changes:
             rows = [{"topic": t, "digest": d} for t, d in batch.state_changes.items()]
             for start in range(0, len(rows), 500):
-                (LastValue.insert_many(rows[start:start + 500])
-                 .on_conflict(conflict_target=[LastValue.topic], preserve=[LastValue.digest]).execute())
+                (
+                    LastValue.insert_many(rows[start : start + 500])
+                    .on_conflict(conflict_target=[LastValue.topic], preserve=[LastValue.digest])
+                    .execute()
+                )
         if batch.new_experiments:
             now = current_utc_timestamp()
-            Experiment.insert_many([{"experiment": e, "created_at": now, "description": f"first seen on {t}"}
-                                    for e, t in batch.new_experiments.items()]).on_conflict_ignore().execute()
+            Experiment.insert_many(
+                [
+                    {"experiment": e, "created_at": now, "description": f"first seen on {t}"}
+                    for e, t in batch.new_experiments.items()
+                ]
+            ).on_conflict_ignore().execute()
 
     def _drop_connection(self) -> None:
         """Forget this thread's connection (a server that went away leaves it dead): the next use reconnects."""

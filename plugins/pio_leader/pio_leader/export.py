@@ -32,13 +32,22 @@ from .export_files import (
     write_parquet,
     zip_entry,
 )
-from .storage import TableSet, is_postgres, quote
+from .export_rows import CACHE_KIB, adbc_connection, adbc_fetch, dbapi_fetch
+from .storage import TableSet, quote
 
-CHUNK_ROWS = 4096  # rows per batch: memory, not speed, decides (ADBC and the writers hold a few)
-ARROW_TYPES = {"TEXT": "string", "VARCHAR": "string", "DOUBLE": "float64", "FLOAT": "float64", "REAL": "float64",
-               "INT": "int64", "INTEGER": "int64", "SMALLINT": "int64", "BIGINT": "int64", "BOOL": "bool",
-               "BOOLEAN": "bool"}
-_CACHE_KIB = -512  # SQLite's cache_size in KiB (negative)
+ARROW_TYPES = {
+    "TEXT": "string",
+    "VARCHAR": "string",
+    "DOUBLE": "float64",
+    "FLOAT": "float64",
+    "REAL": "float64",
+    "INT": "int64",
+    "INTEGER": "int64",
+    "SMALLINT": "int64",
+    "BIGINT": "int64",
+    "BOOL": "bool",
+    "BOOLEAN": "bool",
+}
 
 
 class ExportError(click.ClickException):
@@ -64,20 +73,41 @@ def datasets(table_sets: Sequence[TableSet]) -> dict[str, Dataset]:
             names = [f.column_name for f in fields]
             if "experiment" in names and "timestamp" in names:
                 types = [ARROW_TYPES.get(str(f.field_type).upper(), "string") for f in fields]
-                found[model._meta.table_name] = Dataset(model._meta.table_name, model, names, types,
-                                                        dict(getattr(model, "units", {}) or {}),
-                                                        {f.column_name: bool(f.null) for f in fields})
+                found[model._meta.table_name] = Dataset(
+                    model._meta.table_name,
+                    model,
+                    names,
+                    types,
+                    dict(getattr(model, "units", {}) or {}),
+                    {f.column_name: bool(f.null) for f in fields},
+                )
     return found
 
 
-def export_experiment(db: peewee.Database, chosen: Sequence[Dataset], experiment: str, output: Path, *,
-                      fmt: str = "csv", start: str | None = None, end: str | None = None,
-                      units: Sequence[str] = (), progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+def export_experiment(
+    db: peewee.Database,
+    chosen: Sequence[Dataset],
+    experiment: str,
+    output: Path,
+    *,
+    fmt: str = "csv",
+    start: str | None = None,
+    end: str | None = None,
+    units: Sequence[str] = (),
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
     """Write the zip; returns the manifest (also stored in it as ``manifest.json``)."""
     small_page_cache(db)
-    manifest: dict[str, Any] = {"experiment": experiment, "exported_at": current_utc_timestamp(), "format": fmt,
-                                "filters": {"start": start, "end": end, "units": list(units)}, "datasets": []}
-    with zipfile.ZipFile(output, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True) as zf:
+    manifest: dict[str, Any] = {
+        "experiment": experiment,
+        "exported_at": current_utc_timestamp(),
+        "format": fmt,
+        "filters": {"start": start, "end": end, "units": list(units)},
+        "datasets": [],
+    }
+    with zipfile.ZipFile(
+        output, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True
+    ) as zf:
         for ds in chosen:
             name = f"{ds.name}.{'parquet' if fmt == 'parquet' else 'csv'}"
             info = zip_entry(name, deflated=fmt != "parquet")  # Parquet is compressed already
@@ -89,11 +119,18 @@ def export_experiment(db: peewee.Database, chosen: Sequence[Dataset], experiment
                 else:
                     with Compressor(entry) as sink:  # compresses on another core meanwhile
                         write_csv(batches, ds.columns, ds.arrow_types, sink)
-            manifest["datasets"].append({
-                "name": ds.name, "file": name, "rows": stats.rows, "time_range": [stats.first, stats.last],
-                "columns": [{"name": c, "type": t, "unit": ds.units.get(c)}
-                            for c, t in zip(ds.columns, ds.arrow_types, strict=True)],
-            })
+            manifest["datasets"].append(
+                {
+                    "name": ds.name,
+                    "file": name,
+                    "rows": stats.rows,
+                    "time_range": [stats.first, stats.last],
+                    "columns": [
+                        {"name": c, "type": t, "unit": ds.units.get(c)}
+                        for c, t in zip(ds.columns, ds.arrow_types, strict=True)
+                    ],
+                }
+            )
         zf.writestr("manifest.json", json.dumps(manifest, indent=2))
     return manifest
 
@@ -101,18 +138,25 @@ def export_experiment(db: peewee.Database, chosen: Sequence[Dataset], experiment
 def small_page_cache(db: peewee.Database) -> None:
     """One pass over the rows gains nothing from the writer's 16 MB page cache: 512 KiB will do."""
     if isinstance(db, peewee.SqliteDatabase):
-        db.execute_sql(f"PRAGMA cache_size = {_CACHE_KIB}")
+        db.execute_sql(f"PRAGMA cache_size = {CACHE_KIB}")
 
 
-def count_rows(db: peewee.Database, ds: Dataset, experiment: str, start: str | None, end: str | None,
-               units: Sequence[str]) -> int:
+def count_rows(
+    db: peewee.Database,
+    ds: Dataset,
+    experiment: str,
+    start: str | None,
+    end: str | None,
+    units: Sequence[str],
+) -> int:
     where, params = _where(db, experiment, start, end, units)
     cursor = db.execute_sql(f"SELECT COUNT(*) FROM {quote(ds.name)} WHERE {where}", params)
     return int(cursor.fetchone()[0])
 
 
-def _where(db: peewee.Database, experiment: str, start: str | None, end: str | None,
-           units: Sequence[str | None]) -> tuple[str, list[Any]]:
+def _where(
+    db: peewee.Database, experiment: str, start: str | None, end: str | None, units: Sequence[str | None]
+) -> tuple[str, list[Any]]:
     """``units``: only these; ``[None]``: only the rows without a unit."""
     p = db.param
     clauses = [f"{quote('experiment')} = {p}"]
@@ -131,8 +175,15 @@ def _where(db: peewee.Database, experiment: str, start: str | None, end: str | N
     return " AND ".join(clauses), params
 
 
-def _partitions(db: peewee.Database, ds: Dataset, csv: bool, experiment: str, start: str | None, end: str | None,
-                units: Sequence[str]) -> Iterator[tuple[dict[str, str | None], list[str], str, list[Any]]]:
+def _partitions(
+    db: peewee.Database,
+    ds: Dataset,
+    csv: bool,
+    experiment: str,
+    start: str | None,
+    end: str | None,
+    units: Sequence[str],
+) -> Iterator[tuple[dict[str, str | None], list[str], str, list[Any]]]:
     """The queries of an export: one per unit, in time order (``fixed`` columns, fetched columns, SQL, params);
     then, unless units were chosen, one for the rows without a unit (a note about the whole experiment).
 
@@ -144,32 +195,51 @@ def _partitions(db: peewee.Database, ds: Dataset, csv: bool, experiment: str, st
     partitions: list[dict[str, str | None]] = [constants]
     if "pioreactor_unit" in ds.columns:
         chosen: list[str | None] = list(units) or [*_units(db, ds, experiment, start, end), None]
-        partitions = [{**constants, "pioreactor_unit": u} for u in chosen
-                      if u is not None or ds.nullable.get("pioreactor_unit", True)]
+        partitions = [
+            {**constants, "pioreactor_unit": u}
+            for u in chosen
+            if u is not None or ds.nullable.get("pioreactor_unit", True)
+        ]
     for fixed in partitions:
         fetched = [c for c in ds.columns if c not in fixed]
-        where, params = _where(db, experiment, start, end, [fixed["pioreactor_unit"]] if len(fixed) > 1 else ())
-        columns = ", ".join(f"{quote(c)} || '{CSV_TEXT_END}' AS {quote(c)}" if csv and t == "string" else quote(c)
-                            for c, t in zip(ds.columns, ds.arrow_types, strict=True) if c in fetched)
+        where, params = _where(
+            db, experiment, start, end, [fixed["pioreactor_unit"]] if len(fixed) > 1 else ()
+        )
+        columns = ", ".join(
+            f"{quote(c)} || '{CSV_TEXT_END}' AS {quote(c)}" if csv and t == "string" else quote(c)
+            for c, t in zip(ds.columns, ds.arrow_types, strict=True)
+            if c in fetched
+        )
         # the table's own timestamp (a CSV column of that name is the quoted text): its clustered key order
         sql = f"SELECT {columns} FROM {quote(ds.name)} WHERE {where} ORDER BY {quote(ds.name)}.{quote('timestamp')}"
         yield fixed, fetched, sql, params
 
 
-def _units(db: peewee.Database, ds: Dataset, experiment: str, start: str | None, end: str | None) -> list[str]:
+def _units(
+    db: peewee.Database, ds: Dataset, experiment: str, start: str | None, end: str | None
+) -> list[str]:
     """The experiment's units, by skipping from one to the next: a few index seeks, where DISTINCT
     would read the whole table."""
     where, params = _where(db, experiment, start, end, ())
     unit = quote("pioreactor_unit")
     sql = f"SELECT MIN({unit}) FROM {quote(ds.name)} WHERE {where} AND {unit} > {db.param}"
     found: list[str] = []
-    while (row := db.execute_sql(sql, [*params, found[-1] if found else ""]).fetchone()) and row[0] is not None:
+    while (row := db.execute_sql(sql, [*params, found[-1] if found else ""]).fetchone()) and row[
+        0
+    ] is not None:
         found.append(row[0])
     return found
 
 
-def _record_batches(db: peewee.Database, ds: Dataset, csv: bool, experiment: str, start: str | None,
-                    end: str | None, units: Sequence[str]) -> Iterator[tuple[bytes, Any]]:
+def _record_batches(
+    db: peewee.Database,
+    ds: Dataset,
+    csv: bool,
+    experiment: str,
+    start: str | None,
+    end: str | None,
+    units: Sequence[str],
+) -> Iterator[tuple[bytes, Any]]:
     """(CSV prefix, Arrow record batch): through ADBC's SQLite driver when it is there (SQLite to
     Arrow in C, no Python object per value), else through the DB-API cursor.
 
@@ -189,12 +259,15 @@ def _record_batches(db: peewee.Database, ds: Dataset, csv: bool, experiment: str
             constant_arrays[key] = Array([value] * n, arrow_type("string"))
         return constant_arrays[key]
 
-    adbc = _adbc_connection(db)
+    adbc = adbc_connection(db)
     try:
         for fixed, fetched, sql, params in _partitions(db, ds, csv, experiment, start, end, units):
             fetched_types = [types[c] for c in fetched]
-            chunks = (_adbc_fetch(adbc, sql, params, fetched, fetched_types) if adbc is not None
-                      else _dbapi_fetch(db, sql, params, ds.name, fetched_types))
+            chunks = (
+                adbc_fetch(adbc, sql, params, fetched, fetched_types)
+                if adbc is not None
+                else dbapi_fetch(db, sql, params, ds.name, fetched_types)
+            )
             leading = 0
             while csv and leading < len(ds.columns) and ds.columns[leading] in fixed:
                 leading += 1
@@ -205,8 +278,13 @@ def _record_batches(db: peewee.Database, ds: Dataset, csv: bool, experiment: str
             for columns in chunks:
                 n = len(columns[0])
                 by_name = dict(zip(fetched, columns, strict=True))
-                yield prefix, RecordBatch.from_arrays([by_name[c] if c in by_name else constant(fixed_values[c], n)
-                                                       for c in in_batch], schema=batch_schema)
+                yield (
+                    prefix,
+                    RecordBatch.from_arrays(
+                        [by_name[c] if c in by_name else constant(fixed_values[c], n) for c in in_batch],
+                        schema=batch_schema,
+                    ),
+                )
     finally:
         if adbc is not None:
             adbc.close()
@@ -214,100 +292,6 @@ def _record_batches(db: peewee.Database, ds: Dataset, csv: bool, experiment: str
 
 def _csv_constant(value: str | None) -> str:
     return "" if value is None else csv_text(value)
-
-
-def _adbc_connection(db: peewee.Database) -> Any:
-    """A low-level ADBC connection to the SQLite file, or None (PostgreSQL, or the driver is missing)."""
-    if not isinstance(db, peewee.SqliteDatabase) or db.database == ":memory:":
-        return None
-    try:
-        import adbc_driver_manager
-        import adbc_driver_sqlite
-    except ImportError:
-        return None
-    database = adbc_driver_sqlite.connect(str(db.database))
-    connection = adbc_driver_manager.AdbcConnection(database)
-    statement = adbc_driver_manager.AdbcStatement(connection)
-    try:
-        statement.set_sql_query(f"PRAGMA cache_size = {_CACHE_KIB}")  # its own SQLite, its own page cache
-        statement.execute_update()
-    finally:
-        statement.close()
-    return _ADBC(database, connection)
-
-
-class _ADBC:
-    def __init__(self, database: Any, connection: Any) -> None:
-        self.database, self.connection = database, connection
-
-    def close(self) -> None:
-        self.connection.close()
-        self.database.close()
-
-
-def _adbc_fetch(adbc: _ADBC, sql: str, params: list[Any], fetched: list[str], types: list[Any]) -> Iterator[list[Any]]:
-    """Arrow columns of each batch. ADBC infers each column's type from the first batch and refuses a
-    later value of another type (a column NULL in its first rows, text later): a first row of typed
-    constants pins the types, and is dropped."""
-    import adbc_driver_manager
-    from arro3.core import Array, DataType, RecordBatch, RecordBatchReader
-
-    pins = ", ".join(f"{_PIN.get(t, chr(39) * 2)} AS {quote(c)}" for c, t in zip(fetched, types, strict=True))
-    arrow_types = [arrow_type(t) for t in types]
-    statement = adbc_driver_manager.AdbcStatement(adbc.connection)
-    reader: Any = None
-    try:
-        statement.set_options(**{"adbc.sqlite.query.batch_rows": str(CHUNK_ROWS)})
-        # UNION ALL yields its arms in order; the second is ordered by the table's clustered key
-        statement.set_sql_query(f"SELECT {pins} UNION ALL SELECT * FROM ({sql})")
-        statement.bind(RecordBatch.from_pydict({str(i): Array([p], DataType.string()) for i, p in enumerate(params)}))
-        stream, _ = statement.execute_query()
-        reader = RecordBatchReader.from_stream(stream)
-        del stream
-        first = True
-        while True:
-            try:
-                batch = reader.read_next_batch()
-            except StopIteration:
-                break
-            if first:
-                batch, first = batch.slice(1, batch.num_rows - 1), False
-            if batch.num_rows:
-                yield [col if col.type == t else col.cast(t) for col, t in zip(batch.columns, arrow_types, strict=True)]
-    finally:
-        reader = None  # the stream goes before its statement: closing a statement under a live stream crashes
-        statement.close()
-
-
-_PIN = {"float64": "0.0", "int64": "0", "bool": "0"}
-
-
-def _dbapi_fetch(db: peewee.Database, sql: str, params: list[Any], name: str, types: list[Any]) -> Iterator[list[Any]]:
-    from arro3.core import Array
-
-    arrow_types = [arrow_type(t) for t in types]
-    for rows in _fetch_rows(db, sql, params, name):
-        yield [Array(list(col), t) for col, t in zip(zip(*rows, strict=True), arrow_types, strict=True)]
-
-
-def _fetch_rows(db: peewee.Database, sql: str, params: list[Any], name: str) -> Iterator[list[tuple[Any, ...]]]:
-    if is_postgres(db):
-        connection = db.connection()
-        autocommit, connection.autocommit = connection.autocommit, False  # named cursors live in transactions
-        try:
-            cursor = connection.cursor(name=f"export_{name}")  # server-side: streams
-            cursor.itersize = CHUNK_ROWS
-            cursor.execute(sql, params)
-            while rows := cursor.fetchmany(CHUNK_ROWS):
-                yield rows
-            cursor.close()
-        finally:
-            connection.rollback()
-            connection.autocommit = autocommit
-    else:
-        cursor = db.connection().execute(sql, params)
-        while rows := cursor.fetchmany(CHUNK_ROWS):
-            yield rows
 
 
 class _Stats:
@@ -323,7 +307,10 @@ class _Stats:
         for prefix, batch in batches:
             n = batch.num_rows
             stamps = batch.column("timestamp")
-            lo, hi = self._text(stamps[0].as_py()), self._text(stamps[n - 1].as_py())  # in time order within a unit
+            lo, hi = (
+                self._text(stamps[0].as_py()),
+                self._text(stamps[n - 1].as_py()),
+            )  # in time order within a unit
             self.first = lo if self.first is None or lo < self.first else self.first
             self.last = hi if self.last is None or hi > self.last else self.last
             self.rows += n
@@ -333,5 +320,3 @@ class _Stats:
 
     def _text(self, value: str) -> str:
         return value[:-1] if self.csv else value
-
-

@@ -27,16 +27,31 @@ def _without_unneeded_libraries() -> None:
 
 @click.command()
 @click.option("--experiment", required=True, help="The experiment to export")
-@click.option("--datasets", "dataset_names", default="", help="Comma-separated datasets (default: all); see --list")
+@click.option(
+    "--datasets", "dataset_names", default="", help="Comma-separated datasets (default: all); see --list"
+)
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="The zip to write (default: <experiment>-<time>.zip here)")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The zip to write (default: <experiment>-<time>.zip here)",
+)
 @click.option("--start", default=None, help="Only rows at or after this time (ISO-8601, or 2h/1d ago)")
 @click.option("--end", default=None, help="Only rows before this time (ISO-8601, or 2h/1d ago)")
 @click.option("--unit", "units", multiple=True, help="Only these units (repeatable)")
 @click.option("--list", "list_only", is_flag=True, help="List the datasets that can be exported and exit")
-def export(experiment: str, dataset_names: str, fmt: str, output: Path | None, start: str | None, end: str | None,
-           units: tuple[str, ...], list_only: bool) -> None:
+def export(
+    experiment: str,
+    dataset_names: str,
+    fmt: str,
+    output: Path | None,
+    start: str | None,
+    end: str | None,
+    units: tuple[str, ...],
+    list_only: bool,
+) -> None:
     """Export an experiment's datasets to one zip (CSV or Parquet files and a manifest.json)."""
     _without_unneeded_libraries()
     from pioreactor_kernel.timestamps import current_utc_timestamp
@@ -57,16 +72,29 @@ def export(experiment: str, dataset_names: str, fmt: str, output: Path | None, s
     wanted = [n.strip() for n in dataset_names.split(",") if n.strip()] or sorted(available)
     unknown = [n for n in wanted if n not in available]
     if unknown:
-        raise ExportError(f"no dataset {', '.join(map(repr, unknown))}; datasets: {', '.join(sorted(available))}")
+        raise ExportError(
+            f"no dataset {', '.join(map(repr, unknown))}; datasets: {', '.join(sorted(available))}"
+        )
     start_ts, end_ts = (since_timestamp(start) if start else None), (since_timestamp(end) if end else None)
     chosen = [available[n] for n in wanted]
     output = output or Path(f"{experiment}-{current_utc_timestamp()[:19].replace(':', '')}.zip")
     small_page_cache(db)
     total = sum(count_rows(db, ds, experiment, start_ts, end_ts, units) for ds in chosen)
     with click.progressbar(length=total, label=f"exporting {total:,} rows", file=sys.stderr) as bar:
-        manifest = export_experiment(db, chosen, experiment, output, fmt=fmt, start=start_ts, end=end_ts,
-                                     units=units, progress=bar.update)
+        manifest = export_experiment(
+            db,
+            chosen,
+            experiment,
+            output,
+            fmt=fmt,
+            start=start_ts,
+            end=end_ts,
+            units=units,
+            progress=bar.update,
+        )
     for d in manifest["datasets"]:
-        click.echo(f"{d['name']}: {d['rows']:,} rows" + (f" ({d['time_range'][0]} .. {d['time_range'][1]})"
-                                                         if d["rows"] else ""))
+        click.echo(
+            f"{d['name']}: {d['rows']:,} rows"
+            + (f" ({d['time_range'][0]} .. {d['time_range'][1]})" if d["rows"] else "")
+        )
     click.echo(f"wrote {output}")

@@ -24,23 +24,36 @@ def schema(names: Sequence[str], types: Sequence[str]) -> Any:
 def arrow_type(name: str) -> Any:
     from arro3.core import DataType
 
-    return {"string": DataType.string, "float64": DataType.float64, "int64": DataType.int64,
-            "bool": DataType.bool}[name]()
+    return {
+        "string": DataType.string,
+        "float64": DataType.float64,
+        "int64": DataType.int64,
+        "bool": DataType.bool,
+    }[name]()
 
 
-def write_parquet(batches: Iterator[tuple[bytes, Any]], columns: list[str], types: list[str], sink: Any) -> None:
+def write_parquet(
+    batches: Iterator[tuple[bytes, Any]], columns: list[str], types: list[str], sink: Any
+) -> None:
     """zstd; a dictionary only for the texts that repeat (units, channels...): timestamps and numbers
     are nearly all distinct, and a dictionary would cost time and memory before being given up."""
     import arro3.io
     from arro3.core import RecordBatchReader
 
-    arro3.io.write_parquet(RecordBatchReader.from_batches(schema(columns, types), (batch for _, batch in batches)),
-                           sink, compression="zstd(1)", max_row_group_size=ROW_GROUP_ROWS,
-                           column_dictionary_enabled={c: t == "string" and c != "timestamp"
-                                                      for c, t in zip(columns, types, strict=True)})
+    arro3.io.write_parquet(
+        RecordBatchReader.from_batches(schema(columns, types), (batch for _, batch in batches)),
+        sink,
+        compression="zstd(1)",
+        max_row_group_size=ROW_GROUP_ROWS,
+        column_dictionary_enabled={
+            c: t == "string" and c != "timestamp" for c, t in zip(columns, types, strict=True)
+        },
+    )
 
 
-def write_csv(batches: Iterator[tuple[bytes, Any]], columns: list[str], types: list[str], sink: Compressor) -> None:
+def write_csv(
+    batches: Iterator[tuple[bytes, Any]], columns: list[str], types: list[str], sink: Compressor
+) -> None:
     """Every text quoted (``"`` doubled inside), so that an empty text (``""``) and a NULL (nothing)
     stay apart, and numbers as they are, floats in their shortest exact form.
 
@@ -55,8 +68,11 @@ def write_csv(batches: Iterator[tuple[bytes, Any]], columns: list[str], types: l
     for prefix, batch in batches:
         buffer = io.BytesIO()
         arro3.io.write_csv(batch, buffer, header=False)
-        sink.put(functools.partial(_finish_csv, buffer.getvalue(), prefix, batch,
-                                   [type_of[c] for c in batch.column_names]))
+        sink.put(
+            functools.partial(
+                _finish_csv, buffer.getvalue(), prefix, batch, [type_of[c] for c in batch.column_names]
+            )
+        )
 
 
 def _finish_csv(data: bytes, prefix: bytes, batch: Any, types: list[str]) -> bytes:
@@ -64,7 +80,9 @@ def _finish_csv(data: bytes, prefix: bytes, batch: Any, types: list[str]) -> byt
     each; or, when the batch holds a return or a line break of its own (the counts tell, and then
     that would not be safe), made by :func:`_csv_rows`."""
     n = batch.num_rows
-    texts = sum(n - column.null_count for column, t in zip(batch.columns, types, strict=True) if t == "string")
+    texts = sum(
+        n - column.null_count for column, t in zip(batch.columns, types, strict=True) if t == "string"
+    )
     if data.count(b"\r") != texts or data.count(b"\n") != n:
         return _csv_rows(batch, types, prefix)
     data = data.replace(b'\r"', b'"')
@@ -130,7 +148,11 @@ def zip_entry(name: str, deflated: bool) -> zipfile.ZipInfo:
     info = zipfile.ZipInfo(name, date_time=time.localtime()[:6])
     info.compress_type = zipfile.ZIP_DEFLATED if deflated else zipfile.ZIP_STORED
     if deflated:
-        setattr(info, "compress_level" if hasattr(info, "compress_level") else "_compresslevel", 1)  # 3.13 renamed it
+        setattr(
+            info, "compress_level" if hasattr(info, "compress_level") else "_compresslevel", 1
+        )  # 3.13 renamed it
     return info
+
+
 def csv_text(value: str) -> str:
     return '"' + value.replace('"', '""') + '"'

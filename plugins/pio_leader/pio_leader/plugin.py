@@ -9,9 +9,12 @@ from pioreactor_kernel.plugins import hookimpl
 
 @hookimpl
 def register_jobs(register: Any) -> None:
-    register("mqtt_to_db", "pio_leader.writer:MQTTToDB",
-             help="Store what the cluster publishes in the leader's database (persistent session)",
-             service=True)
+    register(
+        "mqtt_to_db",
+        "pio_leader.writer:MQTTToDB",
+        help="Store what the cluster publishes in the leader's database (persistent session)",
+        service=True,
+    )
 
 
 @hookimpl
@@ -21,14 +24,27 @@ def register_tables(register: Any) -> None:
 
 @hookimpl
 def register_commands(cli: Any) -> None:
-    cli.add_lazy_command("experiments", "pio_leader.experiments_cli:experiments",
-                         help="Create, list and switch experiments; assign units; notes and metadata")
-    cli.add_lazy_command("export", "pio_leader.export_cli:export",
-                         help="Export an experiment's datasets to a zip of CSV or Parquet files")
-    cli.add_lazy_command("logs", "pio_leader.logs_cli:logs", replace=True,
-                         help="Show this unit's log file, or search the stored logs of the cluster")
-    cli.add_lazy_command("db migrate", "pio_leader.storage:migrate_command",
-                         help="Create or upgrade the leader's database schema")
+    cli.add_lazy_command(
+        "experiments",
+        "pio_leader.experiments_cli:experiments",
+        help="Create, list and switch experiments; assign units; notes and metadata",
+    )
+    cli.add_lazy_command(
+        "export",
+        "pio_leader.export_cli:export",
+        help="Export an experiment's datasets to a zip of CSV or Parquet files",
+    )
+    cli.add_lazy_command(
+        "logs",
+        "pio_leader.logs_cli:logs",
+        replace=True,
+        help="Show this unit's log file, or search the stored logs of the cluster",
+    )
+    cli.add_lazy_command(
+        "db migrate",
+        "pio_leader.storage:migrate_command",
+        help="Create or upgrade the leader's database schema",
+    )
 
 
 @hookimpl

@@ -54,10 +54,22 @@ def _utf8(s: bytes) -> bytes:
 class PersistentSession:
     RECV_BYTES = 1 << 20
 
-    def __init__(self, address: BrokerAddress, client_id: str, filters: list[str], *, receive_maximum: int = 10_000,
-                 session_expiry_s: int = 14 * 86400, max_packet_bytes: int = 16 << 20) -> None:
+    def __init__(
+        self,
+        address: BrokerAddress,
+        client_id: str,
+        filters: list[str],
+        *,
+        receive_maximum: int = 10_000,
+        session_expiry_s: int = 14 * 86400,
+        max_packet_bytes: int = 16 << 20,
+    ) -> None:
         self.address, self.client_id, self.filters = address, client_id, filters
-        self.receive_maximum, self.session_expiry_s, self.max_packet_bytes = receive_maximum, session_expiry_s, max_packet_bytes
+        self.receive_maximum, self.session_expiry_s, self.max_packet_bytes = (
+            receive_maximum,
+            session_expiry_s,
+            max_packet_bytes,
+        )
         self._sock: socket.socket | None = None
         self._buf = b""
         self._inbox: Inbox = {}
@@ -78,13 +90,29 @@ class PersistentSession:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         self._sock, self._buf = sock, b""
-        self._inbox, self._packet_ids, self._inbox_count = {}, [], 0  # unacknowledged: the broker resends them
+        self._inbox, self._packet_ids, self._inbox_count = (
+            {},
+            [],
+            0,
+        )  # unacknowledged: the broker resends them
         self.generation += 1
-        props = (b"\x11" + struct.pack("!I", self.session_expiry_s) + b"\x21" + struct.pack("!H", self.receive_maximum)
-                 + b"\x27" + struct.pack("!I", self.max_packet_bytes))
+        props = (
+            b"\x11"
+            + struct.pack("!I", self.session_expiry_s)
+            + b"\x21"
+            + struct.pack("!H", self.receive_maximum)
+            + b"\x27"
+            + struct.pack("!I", self.max_packet_bytes)
+        )
         flags = (0x80 if a.username else 0) | (0x40 if a.username and a.password else 0)  # clean start: off
-        body = (_utf8(b"MQTT") + bytes([5, flags]) + struct.pack("!H", a.keepalive_s) + _varint(len(props)) + props
-                + _utf8(self.client_id.encode()))
+        body = (
+            _utf8(b"MQTT")
+            + bytes([5, flags])
+            + struct.pack("!H", a.keepalive_s)
+            + _varint(len(props))
+            + props
+            + _utf8(self.client_id.encode())
+        )
         if a.username:
             body += _utf8(a.username.encode())
             if a.password:
@@ -95,8 +123,10 @@ class PersistentSession:
         if len(connack) < 2 or connack[1] >= 0x80:
             code = connack[1] if len(connack) > 1 else -1
             self.close(send_disconnect=False)
-            raise ConnectionRefusedError(f"the MQTT broker {a.host}:{a.port} refused client {self.client_id!r} "
-                                         f"(reason code 0x{code:02x})")
+            raise ConnectionRefusedError(
+                f"the MQTT broker {a.host}:{a.port} refused client {self.client_id!r} "
+                f"(reason code 0x{code:02x})"
+            )
         self.session_present = bool(connack[0] & 1)
         # QoS 1, retain handling 1: retained messages only when the subscription is new
         entries = b"".join(_utf8(f.encode()) + b"\x11" for f in self.filters)
@@ -229,7 +259,9 @@ class PersistentSession:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self.close(send_disconnect=False)
-                raise ConnectionLost(f"no answer from the MQTT broker (waiting for packet type {packet_type >> 4})")
+                raise ConnectionLost(
+                    f"no answer from the MQTT broker (waiting for packet type {packet_type >> 4})"
+                )
             sock.settimeout(remaining)
             try:
                 data = sock.recv(self.RECV_BYTES)
@@ -266,9 +298,9 @@ class PersistentSession:
                 break
             if header & 0xF0 == 0x30:
                 p = j + 2 + ((buf[j] << 8) | buf[j + 1])
-                topic = buf[j + 2:p]
+                topic = buf[j + 2 : p]
                 if header & 0x06:  # QoS 1: a packet id to acknowledge
-                    packet_ids.append(buf[p:p + 2])
+                    packet_ids.append(buf[p : p + 2])
                     p += 2
                 if buf[p] == 0:  # no properties (the broker adds none unless a publisher set some)
                     p += 1
@@ -284,17 +316,19 @@ class PersistentSession:
                     p += plen
                 payloads = inbox.get(topic)
                 if payloads is None:
-                    inbox[topic] = [buf[p:j + length]]
+                    inbox[topic] = [buf[p : j + length]]
                 else:
-                    payloads.append(buf[p:j + length])
+                    payloads.append(buf[p : j + length])
                 count += 1
             elif wanted is not None and header & 0xF0 == wanted[0]:
-                wanted[1].append(buf[j:j + length])
+                wanted[1].append(buf[j : j + length])
             elif header & 0xF0 == 0xE0:
                 self.close(send_disconnect=False)
                 reason = buf[j] if length else 0
-                raise ConnectionLost(f"the MQTT broker disconnected us (reason code 0x{reason:02x}); "
-                                     "another client with the same client id?")
+                raise ConnectionLost(
+                    f"the MQTT broker disconnected us (reason code 0x{reason:02x}); "
+                    "another client with the same client id?"
+                )
             i = j + length
         self._buf = buf[i:]
         self._inbox_count += count

@@ -25,7 +25,12 @@ from pioreactor_kernel.timestamps import current_utc_timestamp
 logger = logging.getLogger("pioreactor.leader.storage")
 
 SQLITE_FILE = "pioreactor.sqlite"
-SQLITE_PRAGMAS = {"journal_mode": "wal", "synchronous": "normal", "busy_timeout": 30_000, "cache_size": -16_000}
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "synchronous": "normal",
+    "busy_timeout": 30_000,
+    "cache_size": -16_000,
+}
 Migration = Callable[[peewee.Database, Any], None]
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -91,17 +96,21 @@ def open_database(url: str | None = None) -> peewee.Database:
     """A peewee database for ``url`` (default: from config). Connections open lazily, one per thread."""
     url = url or database_url()
     if url.startswith("sqlite:///"):
-        return peewee.SqliteDatabase(url[len("sqlite:///"):], pragmas=SQLITE_PRAGMAS)
+        return peewee.SqliteDatabase(url[len("sqlite:///") :], pragmas=SQLITE_PRAGMAS)
     if url.startswith(("postgres://", "postgresql://")):
         try:
             import psycopg2  # noqa: F401
         except ImportError:
-            raise StorageError("[leader] database_url names PostgreSQL but its driver is missing: "
-                               "`pip install 'pio-leader[postgres]'` (psycopg2-binary)") from None
+            raise StorageError(
+                "[leader] database_url names PostgreSQL but its driver is missing: "
+                "`pip install 'pio-leader[postgres]'` (psycopg2-binary)"
+            ) from None
         from playhouse.db_url import connect
 
         return connect(url)
-    raise StorageError(f"[leader] database_url = {url!r}: expected sqlite:///<path> or postgresql://user@host:port/name")
+    raise StorageError(
+        f"[leader] database_url = {url!r}: expected sqlite:///<path> or postgresql://user@host:port/name"
+    )
 
 
 def is_postgres(db: peewee.Database) -> bool:
@@ -124,7 +133,9 @@ def load_table_sets() -> list[TableSet]:
         try:
             sets.append(table_set_from(name, reg.load()(), plugin=reg.plugin))
         except Exception as e:  # noqa: BLE001 - one plugin's tables must not stop the others'
-            logger.error("table set %s of plugin %s cannot be used: %s: %s", name, reg.plugin, type(e).__name__, e)
+            logger.error(
+                "table set %s of plugin %s cannot be used: %s: %s", name, reg.plugin, type(e).__name__, e
+            )
     return sets
 
 
@@ -133,8 +144,13 @@ def table_set_from(name: str, result: Any, plugin: str = "") -> TableSet:
     if isinstance(result, TableSet):
         return result
     models, parsers, *rest = result
-    table_set = TableSet(name, list(models), {f: as_parser(p) for f, p in dict(parsers).items()},
-                         list(rest[0]) if rest else [], plugin)
+    table_set = TableSet(
+        name,
+        list(models),
+        {f: as_parser(p) for f, p in dict(parsers).items()},
+        list(rest[0]) if rest else [],
+        plugin,
+    )
     for model in table_set.models:
         quote(model._meta.table_name)
         for f in model._meta.sorted_fields:
@@ -147,8 +163,13 @@ def as_parser(spec: Any) -> Parser:
     if isinstance(spec, Parser):
         return spec
     if hasattr(spec, "model") and hasattr(spec, "parse"):
-        return Parser(spec.model, spec.parse, bool(getattr(spec, "changes_only", False)),
-                      bool(getattr(spec, "fallback", False)), getattr(spec, "parse_many", None))
+        return Parser(
+            spec.model,
+            spec.parse,
+            bool(getattr(spec, "changes_only", False)),
+            bool(getattr(spec, "fallback", False)),
+            getattr(spec, "parse_many", None),
+        )
     model, parse, *options = spec
     return Parser(model, parse, **(options[0] if options else {}))
 
@@ -165,23 +186,34 @@ def ensure_schema(db: peewee.Database, table_sets: Sequence[TableSet]) -> dict[s
     for table_set in table_sets:
         db.bind(table_set.models)
         for model in table_set.models:
-            model._meta.without_rowid = bool(getattr(model, "clustered", False)) and isinstance(db, peewee.SqliteDatabase)
+            model._meta.without_rowid = bool(getattr(model, "clustered", False)) and isinstance(
+                db, peewee.SqliteDatabase
+            )
         with db.atomic():
             row = SchemaVersion.get_or_none(SchemaVersion.table_set == table_set.name)
             current = row.version if row else (1 if any(m.table_exists() for m in table_set.models) else None)
             if current is not None and current > table_set.version:
                 raise StorageError(
                     f"the database's table set {table_set.name!r} is at schema version {current}, newer than "
-                    f"this software's {table_set.version}: upgrade plugin {table_set.plugin or table_set.name}")
+                    f"this software's {table_set.version}: upgrade plugin {table_set.plugin or table_set.name}"
+                )
             for version in range(current or table_set.version, table_set.version):
                 logger.info("migrating table set %s to schema version %d", table_set.name, version + 1)
                 table_set.migrations[version - 1](db, migrator)
             db.create_tables(table_set.models, safe=True)
-            (SchemaVersion.insert(table_set=table_set.name, version=table_set.version, updated_at=current_utc_timestamp())
-             .on_conflict(conflict_target=[SchemaVersion.table_set],
-                          update={SchemaVersion.version: table_set.version,
-                                  SchemaVersion.updated_at: current_utc_timestamp()})
-             .execute())
+            (
+                SchemaVersion.insert(
+                    table_set=table_set.name, version=table_set.version, updated_at=current_utc_timestamp()
+                )
+                .on_conflict(
+                    conflict_target=[SchemaVersion.table_set],
+                    update={
+                        SchemaVersion.version: table_set.version,
+                        SchemaVersion.updated_at: current_utc_timestamp(),
+                    },
+                )
+                .execute()
+            )
         changes[table_set.name] = (current, table_set.version)
     return changes
 
@@ -220,14 +252,18 @@ class Inserter:
     def row(self, value: Any) -> tuple[Any, ...]:
         if isinstance(value, tuple):
             if len(value) != len(self.columns):
-                raise ValueError(f"a row for {self.model._meta.table_name} needs {len(self.columns)} values, got {len(value)}")
+                raise ValueError(
+                    f"a row for {self.model._meta.table_name} needs {len(self.columns)} values, got {len(value)}"
+                )
             return value
         if isinstance(value, dict):
             unknown = set(value) - set(self.columns)
             if unknown:
                 raise ValueError(f"{self.model._meta.table_name} has no column(s) {sorted(unknown)}")
-            return tuple(value[c] if c in value else (d() if callable(d) else d)
-                         for c, d in zip(self.columns, self._defaults, strict=True))
+            return tuple(
+                value[c] if c in value else (d() if callable(d) else d)
+                for c, d in zip(self.columns, self._defaults, strict=True)
+            )
         raise TypeError(f"a parser returned {type(value).__name__}, expected a dict or tuple row")
 
     def insert(self, cursor: Any, rows: Sequence[tuple[Any, ...]]) -> int:
@@ -237,7 +273,7 @@ class Inserter:
             whole = len(rows) - len(rows) % k
             stored = 0
             for start in range(0, whole, k):
-                cursor.execute(self._many_sql, list(itertools.chain.from_iterable(rows[start:start + k])))
+                cursor.execute(self._many_sql, list(itertools.chain.from_iterable(rows[start : start + k])))
                 stored += cursor.rowcount
             if whole < len(rows):
                 cursor.executemany(self.sql, rows[whole:])
@@ -247,7 +283,7 @@ class Inserter:
 
         stored = 0
         for start in range(0, len(rows), self.PAGE):
-            execute_values(cursor, self._values_sql, rows[start:start + self.PAGE], page_size=self.PAGE)
+            execute_values(cursor, self._values_sql, rows[start : start + self.PAGE], page_size=self.PAGE)
             stored += cursor.rowcount
         return stored
 
@@ -265,7 +301,9 @@ def chunks(rows: Iterable[Any], size: int) -> Iterable[list[Any]]:
 
 # ---------------------------------------------------------------------------- CLI
 @click.command()
-@click.option("--url", default=None, help="Database URL (default: [leader] database_url, else SQLite in the data dir)")
+@click.option(
+    "--url", default=None, help="Database URL (default: [leader] database_url, else SQLite in the data dir)"
+)
 def migrate_command(url: str | None) -> None:
     """Create the leader's tables, or upgrade a database made by an older version."""
     try:
@@ -274,8 +312,11 @@ def migrate_command(url: str | None) -> None:
     except (StorageError, peewee.DatabaseError) as e:
         raise click.ClickException(str(e)) from None
     for name, (old, new) in changes.items():
-        click.echo(f"{name}: " + ("created at" if old is None else "up to date at" if old == new else f"{old} ->")
-                   + f" schema version {new}")
+        click.echo(
+            f"{name}: "
+            + ("created at" if old is None else "up to date at" if old == new else f"{old} ->")
+            + f" schema version {new}"
+        )
 
 
 class LastValue(peewee.Model):

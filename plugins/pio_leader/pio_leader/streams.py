@@ -161,8 +161,17 @@ class SettingChange(StreamModel):
 
 
 STREAM_MODELS: list[type[StreamModel]] = [
-    ODReading, GrowthRate, ODFiltered, DosingEvent, TemperatureReading, StirringRate, LEDChangeEvent, LogRecord,
-    AutomationEvent, AutomationSettings, SettingChange,
+    ODReading,
+    GrowthRate,
+    ODFiltered,
+    DosingEvent,
+    TemperatureReading,
+    StirringRate,
+    LEDChangeEvent,
+    LogRecord,
+    AutomationEvent,
+    AutomationSettings,
+    SettingChange,
 ]
 DATASETS: dict[str, type[StreamModel]] = {m._meta.table_name: m for m in STREAM_MODELS}
 
@@ -260,8 +269,17 @@ def canonical_timestamp(value: str) -> str:
 
 
 def _od_row(topic: Topic, r: _OD) -> tuple:
-    return (topic.experiment, topic.unit, canonical_timestamp(r.timestamp), str(r.channel), r.od, str(r.angle),
-            r.ir_led_intensity, r.calibrated, r.calibration_name)
+    return (
+        topic.experiment,
+        topic.unit,
+        canonical_timestamp(r.timestamp),
+        str(r.channel),
+        r.od,
+        str(r.angle),
+        r.ir_led_intensity,
+        r.calibrated,
+        r.calibration_name,
+    )
 
 
 def parse_od(topic: Topic, payload: bytes) -> tuple:
@@ -269,8 +287,17 @@ def parse_od(topic: Topic, payload: bytes) -> tuple:
     ts = r.timestamp
     if len(ts) != 27 or not _CANONICAL.fullmatch(ts):
         ts = canonical_timestamp(ts)
-    return (topic.experiment, topic.unit, ts, str(r.channel), r.od, str(r.angle), r.ir_led_intensity, r.calibrated,
-            r.calibration_name)
+    return (
+        topic.experiment,
+        topic.unit,
+        ts,
+        str(r.channel),
+        r.od,
+        str(r.angle),
+        r.ir_led_intensity,
+        r.calibrated,
+        r.calibration_name,
+    )
 
 
 _decode_od_lines = msgspec.json.Decoder(_OD).decode_lines
@@ -286,8 +313,10 @@ def parse_od_many(topic: Topic, payloads: list[bytes]) -> list[tuple]:
         raise ValueError("a payload is blank")
     e, u = topic.experiment, topic.unit
     stamps = canonical_timestamps([r.timestamp for r in readings])
-    return [(e, u, ts, str(r.channel), r.od, str(r.angle), r.ir_led_intensity, r.calibrated, r.calibration_name)
-            for r, ts in zip(readings, stamps, strict=True)]
+    return [
+        (e, u, ts, str(r.channel), r.od, str(r.angle), r.ir_led_intensity, r.calibrated, r.calibration_name)
+        for r, ts in zip(readings, stamps, strict=True)
+    ]
 
 
 def canonical_timestamps(stamps: list[str]) -> list[str]:
@@ -320,7 +349,14 @@ def parse_dosing_event(topic: Topic, payload: bytes) -> tuple:
     r = _decode_dosing(payload)
     if r.event not in DOSING_EVENTS:
         raise ValueError(f"unknown dosing event {r.event[:40]!r}")
-    return (topic.experiment, topic.unit, canonical_timestamp(r.timestamp), r.event, r.volume_change, r.source_of_event)
+    return (
+        topic.experiment,
+        topic.unit,
+        canonical_timestamp(r.timestamp),
+        r.event,
+        r.volume_change,
+        r.source_of_event,
+    )
 
 
 def parse_temperature(topic: Topic, payload: bytes) -> tuple:
@@ -335,20 +371,42 @@ def parse_measured_rpm(topic: Topic, payload: bytes) -> tuple:
 
 def parse_led_change(topic: Topic, payload: bytes) -> tuple:
     r = _decode_led(payload)
-    return (topic.experiment, topic.unit, canonical_timestamp(r.timestamp), r.channel, r.intensity, r.source_of_event)
+    return (
+        topic.experiment,
+        topic.unit,
+        canonical_timestamp(r.timestamp),
+        r.channel,
+        r.intensity,
+        r.source_of_event,
+    )
 
 
 def parse_log(topic: Topic, payload: bytes) -> tuple:
     r = _decode_log(payload)
     fingerprint = int.from_bytes(hashlib.blake2b(payload, digest_size=8).digest(), "big", signed=True)
-    return (topic.experiment, topic.unit, canonical_timestamp(r.timestamp), r.level.upper(), r.task,
-            r.source or (topic.setting or ""), r.message, fingerprint)
+    return (
+        topic.experiment,
+        topic.unit,
+        canonical_timestamp(r.timestamp),
+        r.level.upper(),
+        r.task,
+        r.source or (topic.setting or ""),
+        r.message,
+        fingerprint,
+    )
 
 
 def parse_latest_event(topic: Topic, payload: bytes) -> tuple:
     r = _decode_event(payload)
-    return (topic.experiment, topic.unit, current_utc_timestamp(), topic.job, r.event_name, r.message,
-            None if bytes(r.data) == b"null" else bytes(r.data).decode())
+    return (
+        topic.experiment,
+        topic.unit,
+        current_utc_timestamp(),
+        topic.job,
+        r.event_name,
+        r.message,
+        None if bytes(r.data) == b"null" else bytes(r.data).decode(),
+    )
 
 
 def parse_automation_settings(topic: Topic, payload: bytes) -> tuple:
@@ -369,7 +427,10 @@ def tables() -> TableSet:
     """The ``register_tables`` target of the core streams (and the leader's experiment tables)."""
     p = "pioreactor/+/+"
     parsers = {
-        **{f"{p}/od_reading/od{channel}": Parser(ODReading, parse_od, parse_many=parse_od_many) for channel in "1234"},
+        **{
+            f"{p}/od_reading/od{channel}": Parser(ODReading, parse_od, parse_many=parse_od_many)
+            for channel in "1234"
+        },
         f"{p}/od_reading/ods": Parser(ODReading, parse_ods),
         f"{p}/growth_rate_calculating/growth_rate": Parser(GrowthRate, parse_growth_rate),
         f"{p}/growth_rate_calculating/od_filtered": Parser(ODFiltered, parse_od_filtered),
@@ -379,10 +440,15 @@ def tables() -> TableSet:
         f"{p}/led_change_events": Parser(LEDChangeEvent, parse_led_change),
         f"{p}/logs/+": Parser(LogRecord, parse_log),
         f"{p}/+/latest_event": Parser(AutomationEvent, parse_latest_event, changes_only=True),
-        **{f"{p}/{kind}_automation/{kind}_automation_settings": Parser(AutomationSettings, parse_automation_settings,
-                                                                       changes_only=True)
-           for kind in ("dosing", "temperature", "led")},
+        **{
+            f"{p}/{kind}_automation/{kind}_automation_settings": Parser(
+                AutomationSettings, parse_automation_settings, changes_only=True
+            )
+            for kind in ("dosing", "temperature", "led")
+        },
         f"{p}/+/+": Parser(SettingChange, parse_setting, changes_only=True, fallback=True),
         "pioreactor/latest_experiment/experiment": Parser(EXPERIMENT_MODELS[0], parse_latest_experiment),
     }
-    return TableSet("core_streams", [*EXPERIMENT_MODELS, LastValue, *STREAM_MODELS], parsers, MIGRATIONS, plugin="leader")
+    return TableSet(
+        "core_streams", [*EXPERIMENT_MODELS, LastValue, *STREAM_MODELS], parsers, MIGRATIONS, plugin="leader"
+    )

@@ -29,7 +29,10 @@ from .storage import StorageError, open_leader_database
 
 def subscriptions(filters: list[str]) -> list[str]:
     """``pioreactor/#`` plus the filters outside it: overlapping filters would deliver copies."""
-    return ["pioreactor/#", *sorted({f for f in filters if f != "pioreactor/#" and not f.startswith("pioreactor/")})]
+    return [
+        "pioreactor/#",
+        *sorted({f for f in filters if f != "pioreactor/#" and not f.startswith("pioreactor/")}),
+    ]
 
 
 class Ingest:
@@ -84,15 +87,20 @@ class Ingest:
                 try:
                     if not self.session.connected:
                         resumed = self.session.connect()
-                        self.logger.info("%s the MQTT session %s", "resumed" if resumed else "started",
-                                         self.session.client_id)
+                        self.logger.info(
+                            "%s the MQTT session %s",
+                            "resumed" if resumed else "started",
+                            self.session.client_id,
+                        )
                         backoff_s = 0.05
                     self._running.set()
                     self._pump()
                 except (ConnectionLost, OSError) as e:
                     self._running.clear()
                     try:
-                        self._commit(acknowledge=False)  # keep the rows; their acknowledgements died with the connection
+                        self._commit(
+                            acknowledge=False
+                        )  # keep the rows; their acknowledgements died with the connection
                     except DatabaseUnavailable as db_error:
                         self._database_down(db_error)
                         continue
@@ -115,7 +123,9 @@ class Ingest:
                 if self.session.connected:
                     self._commit()
             except DatabaseUnavailable as e:
-                self.logger.error("the database is unavailable (%s): leaving the last messages to the broker", e)
+                self.logger.error(
+                    "the database is unavailable (%s): leaving the last messages to the broker", e
+                )
             finally:
                 self.session.close()
 
@@ -130,8 +140,11 @@ class Ingest:
             now = time.monotonic()
             first_at = first_at or now
             age_s = now - first_at
-            if (session.pending >= self.FLUSH_MESSAGES or age_s >= self.MAX_BATCH_AGE_S
-                    or (not arrived and (age_s >= self.MIN_BATCH_AGE_S or session.pending >= 500))):
+            if (
+                session.pending >= self.FLUSH_MESSAGES
+                or age_s >= self.MAX_BATCH_AGE_S
+                or (not arrived and (age_s >= self.MIN_BATCH_AGE_S or session.pending >= 500))
+            ):
                 self._commit()
                 first_at, wait_s = 0.0, 0.0
             elif arrived:
@@ -191,14 +204,20 @@ class MQTTToDB(BackgroundJob):
         except (StorageError, peewee.DatabaseError) as e:
             raise click.ClickException(f"cannot open the leader's database: {e}") from None
         self.database = _without_password(self.db)
-        self.writer = BatchWriter(self.db, table_sets, logger=self.logger,
-                                  max_payload_bytes=config.getint("leader", "max_payload_bytes", 262144) or 262144)
+        self.writer = BatchWriter(
+            self.db,
+            table_sets,
+            logger=self.logger,
+            max_payload_bytes=config.getint("leader", "max_payload_bytes", 262144) or 262144,
+        )
         filters = [f for ts in table_sets for f in ts.parsers]
         client_id = config.get("leader", "mqtt_client_id") or f"mqtt_to_db-{self.unit}"
         self.session = PersistentSession(self._address, client_id, subscriptions(filters))
         self.ingest = Ingest(self.writer, self.session, self.logger)
         self._stats_stop = threading.Event()
-        self._stats_thread = threading.Thread(target=self._publish_stats, name="mqtt_to_db-stats", daemon=True)
+        self._stats_thread = threading.Thread(
+            target=self._publish_stats, name="mqtt_to_db-stats", daemon=True
+        )
 
     def on_ready(self) -> None:
         self.ingest.start()
@@ -220,8 +239,11 @@ class MQTTToDB(BackgroundJob):
 
     def _update_stats(self) -> None:
         w = self.writer
-        for name, value in (("messages_received", w.received), ("rows_stored", w.stored),
-                            ("messages_refused", w.refusals.count)):
+        for name, value in (
+            ("messages_received", w.received),
+            ("rows_stored", w.stored),
+            ("messages_refused", w.refusals.count),
+        ):
             if getattr(self, name, None) != value:
                 setattr(self, name, value)
 

@@ -1,0 +1,121 @@
+"""The rows of an export as Arrow columns: through ADBC's SQLite driver (SQLite to Arrow in C, no
+Python object per value) when it is there, else through the DB-API cursor (PostgreSQL: a
+server-side cursor)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import peewee
+
+from .export_files import arrow_type
+from .storage import is_postgres, quote
+
+CHUNK_ROWS = 4096  # rows per batch: memory, not speed, decides (ADBC and the writers hold a few)
+CACHE_KIB = -512  # SQLite's cache_size in KiB (negative): one pass over the rows gains nothing from more
+
+
+def adbc_connection(db: peewee.Database) -> Any:
+    """A low-level ADBC connection to the SQLite file, or None (PostgreSQL, or the driver is missing)."""
+    if not isinstance(db, peewee.SqliteDatabase) or db.database == ":memory:":
+        return None
+    try:
+        import adbc_driver_manager
+        import adbc_driver_sqlite
+    except ImportError:
+        return None
+    database = adbc_driver_sqlite.connect(str(db.database))
+    connection = adbc_driver_manager.AdbcConnection(database)
+    statement = adbc_driver_manager.AdbcStatement(connection)
+    try:
+        statement.set_sql_query(f"PRAGMA cache_size = {CACHE_KIB}")  # its own SQLite, its own page cache
+        statement.execute_update()
+    finally:
+        statement.close()
+    return _ADBC(database, connection)
+
+
+class _ADBC:
+    def __init__(self, database: Any, connection: Any) -> None:
+        self.database, self.connection = database, connection
+
+    def close(self) -> None:
+        self.connection.close()
+        self.database.close()
+
+
+def adbc_fetch(
+    adbc: _ADBC, sql: str, params: list[Any], fetched: list[str], types: list[Any]
+) -> Iterator[list[Any]]:
+    """Arrow columns of each batch. ADBC infers each column's type from the first batch and refuses a
+    later value of another type (a column NULL in its first rows, text later): a first row of typed
+    constants pins the types, and is dropped."""
+    import adbc_driver_manager
+    from arro3.core import Array, DataType, RecordBatch, RecordBatchReader
+
+    pins = ", ".join(f"{_PIN.get(t, chr(39) * 2)} AS {quote(c)}" for c, t in zip(fetched, types, strict=True))
+    arrow_types = [arrow_type(t) for t in types]
+    statement = adbc_driver_manager.AdbcStatement(adbc.connection)
+    reader: Any = None
+    try:
+        statement.set_options(**{"adbc.sqlite.query.batch_rows": str(CHUNK_ROWS)})
+        # UNION ALL yields its arms in order; the second is ordered by the table's clustered key
+        statement.set_sql_query(f"SELECT {pins} UNION ALL SELECT * FROM ({sql})")
+        statement.bind(
+            RecordBatch.from_pydict({str(i): Array([p], DataType.string()) for i, p in enumerate(params)})
+        )
+        stream, _ = statement.execute_query()
+        reader = RecordBatchReader.from_stream(stream)
+        del stream
+        first = True
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                break
+            if first:
+                batch, first = batch.slice(1, batch.num_rows - 1), False
+            if batch.num_rows:
+                yield [
+                    col if col.type == t else col.cast(t)
+                    for col, t in zip(batch.columns, arrow_types, strict=True)
+                ]
+    finally:
+        reader = None  # the stream goes before its statement: closing a statement under a live stream crashes
+        statement.close()
+
+
+_PIN = {"float64": "0.0", "int64": "0", "bool": "0"}
+
+
+def dbapi_fetch(
+    db: peewee.Database, sql: str, params: list[Any], name: str, types: list[Any]
+) -> Iterator[list[Any]]:
+    from arro3.core import Array
+
+    arrow_types = [arrow_type(t) for t in types]
+    for rows in _fetch_rows(db, sql, params, name):
+        yield [Array(list(col), t) for col, t in zip(zip(*rows, strict=True), arrow_types, strict=True)]
+
+
+def _fetch_rows(
+    db: peewee.Database, sql: str, params: list[Any], name: str
+) -> Iterator[list[tuple[Any, ...]]]:
+    if is_postgres(db):
+        connection = db.connection()
+        autocommit, connection.autocommit = connection.autocommit, False  # named cursors live in transactions
+        try:
+            cursor = connection.cursor(name=f"export_{name}")  # server-side: streams
+            cursor.itersize = CHUNK_ROWS
+            cursor.execute(sql, params)
+            while rows := cursor.fetchmany(CHUNK_ROWS):
+                yield rows
+            cursor.close()
+        finally:
+            connection.rollback()
+            connection.autocommit = autocommit
+    else:
+        cursor = db.connection().execute(sql, params)
+        while rows := cursor.fetchmany(CHUNK_ROWS):
+            yield rows
