@@ -69,15 +69,21 @@ NOISY = dict(noise_relative=3 * 0.005, noise_absolute_v=3 * 0.0003, spike_probab
 SCENARIOS: dict[str, dict[str, Any]] = {
     "batch": dict(hours=10.0, params={}),
     "turbidostat": dict(hours=10.0, params=TURBIDOSTAT, dosing=True),
-    "step": dict(hours=12.0, params={**TURBIDOSTAT, "mu_max_per_h": 0.3}, dosing=True,
-                 mu_steps=[(4.0, 0.6), (8.0, 0.3)]),
+    "step": dict(
+        hours=12.0,
+        params={**TURBIDOSTAT, "mu_max_per_h": 0.3},
+        dosing=True,
+        mu_steps=[(4.0, 0.6), (8.0, 0.3)],
+    ),
     "noisy": dict(hours=10.0, params={**TURBIDOSTAT, **NOISY}, dosing=True),
     # pumps not calibrated: doses timed at the nominal 0.5 ml/s, the media pump runs 4 % fast
-    "pump_off": dict(hours=10.0, params=TURBIDOSTAT, dosing=True, pumps_calibrated=False,
-                     pump_error={"media": 0.04}),
+    "pump_off": dict(
+        hours=10.0, params=TURBIDOSTAT, dosing=True, pumps_calibrated=False, pump_error={"media": 0.04}
+    ),
     # extra: the simulator's logistic limit (carrying capacity 2.5) left on in a turbidostat
-    "turbidostat_logistic": dict(hours=10.0, params={**TURBIDOSTAT, "carrying_capacity_od": 2.5},
-                                 dosing=True, extra=True),
+    "turbidostat_logistic": dict(
+        hours=10.0, params={**TURBIDOSTAT, "carrying_capacity_od": 2.5}, dosing=True, extra=True
+    ),
 }
 
 
@@ -96,8 +102,13 @@ class Trace:
 class Vial:
     """One simulated unit: its hidden constants (from seed), its state, and a fake clock for the ADC."""
 
-    def __init__(self, params: physics.Params, seed: int, pump_error: dict[str, float] | None = None,
-                 stream: str = "noise"):
+    def __init__(
+        self,
+        params: physics.Params,
+        seed: int,
+        pump_error: dict[str, float] | None = None,
+        stream: str = "noise",
+    ):
         self.p = params
         self.d = physics.Draws.draw(random.Random(f"{seed}:{UNIT}:draws"), params)  # as SimStore draws a unit
         if pump_error:
@@ -112,8 +123,14 @@ class Vial:
         self.clock = 0.0  # the conversions' clock within a reading
         adcs = {ch: _ADC(self, ch) for ch in sorted(ROLES.photodiodes)}
         # settle_s 0: the fake LED moves the conversions' clock instead of sleeping
-        self.sampler = Sampler(_LED(self), adcs, samples=SAMPLING.samples, dark_samples=SAMPLING.dark_samples,
-                               settle_s=0.0, full_scale_v=SAMPLING.full_scale_v)
+        self.sampler = Sampler(
+            _LED(self),
+            adcs,
+            samples=SAMPLING.samples,
+            dark_samples=SAMPLING.dark_samples,
+            settle_s=0.0,
+            full_scale_v=SAMPLING.full_scale_v,
+        )
         self.chain = SignalChain(dict(ROLES.photodiodes))
 
     def advance(self, t: float) -> None:
@@ -161,7 +178,9 @@ class _ADC:
         vial = self.vial
         vial.clock += CONVERSION_S
         vial.s.t = vial.clock
-        return physics.photodiode_voltage(vial.s, vial.p, vial.d, ROLES, self.channel, vial.rng, self.full_scale_v)
+        return physics.photodiode_voltage(
+            vial.s, vial.p, vial.d, ROLES, self.channel, vial.rng, self.full_scale_v
+        )
 
 
 def calibrate(params: physics.Params, seed: int, noisy: bool = False, readings: int = 5) -> ODCurve:
@@ -184,8 +203,15 @@ def calibrate(params: physics.Params, seed: int, noisy: bool = False, readings: 
             if v is not None:
                 values.append(v)
         signals.append(sum(values) / len(values))
-    cal = make_calibration("bench", "90", OD_CHANNEL, signals, list(STANDARDS_OD), signal_unit="V/V",
-                           ir_led_intensity=IR_INTENSITY)
+    cal = make_calibration(
+        "bench",
+        "90",
+        OD_CHANNEL,
+        signals,
+        list(STANDARDS_OD),
+        signal_unit="V/V",
+        ir_led_intensity=IR_INTENSITY,
+    )
     return ODCurve(cal)
 
 
@@ -201,8 +227,11 @@ def build(kind: str, seed: int, noise_scale: float = 1.0, noisy_calibration: boo
     spec = SCENARIOS[kind]
     params = replace_params(physics.Params(), seed=str(seed), **spec["params"])
     if noise_scale != 1.0:
-        params = replace_params(params, noise_relative=params.noise_relative * noise_scale,
-                                noise_absolute_v=params.noise_absolute_v * noise_scale)
+        params = replace_params(
+            params,
+            noise_relative=params.noise_relative * noise_scale,
+            noise_absolute_v=params.noise_absolute_v * noise_scale,
+        )
     curve = calibrate(params, seed, noisy_calibration)
     vial = Vial(params, seed, spec.get("pump_error"))
     end_s = spec["hours"] * 3600
@@ -267,7 +296,12 @@ def build(kind: str, seed: int, noise_scale: float = 1.0, noisy_calibration: boo
         vial.p.mu_max_per_h = value
 
     handlers: dict[str, Callable[[float, Any], None]] = {
-        "reading": reading, "decide": decide, "media_off": media_off, "waste_off": waste_off, "mu": mu}
+        "reading": reading,
+        "decide": decide,
+        "media_off": media_off,
+        "waste_off": waste_off,
+        "mu": mu,
+    }
     while queue:
         t, _, what, data = heapq.heappop(queue)
         vial.advance(t)
@@ -275,8 +309,9 @@ def build(kind: str, seed: int, noise_scale: float = 1.0, noisy_calibration: boo
     for t_step, t_end, new in trace.steps:  # the simulator's own rate must have stepped, not only ours
         stepped = [ev[3] for ev in trace.events if ev[0] == "od" and t_step < ev[1] < t_end]
         if not all(abs(r - new) <= 1e-3 * new for r in stepped):
-            raise RuntimeError(f"{kind}: the simulated growth rate did not step to {new} 1/h at {t_step / 3600:g} h")
+            raise RuntimeError(
+                f"{kind}: the simulated growth rate did not step to {new} 1/h at {t_step / 3600:g} h"
+            )
     trace.info["final_volume_ml"] = vial.s.volume_ml
     trace.info["overflow_ml"] = vial.s.overflow_ml
     return trace
-
