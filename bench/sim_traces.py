@@ -9,9 +9,9 @@ of a `make_calibration` fit, as `pio calibrate od` stores it), so readings are O
 are the default hardware map: REF on ADC 1, 90° on ADC 2, IR LED on A.
 
 - The true rate of a reading is the realised specific growth rate of the simulated culture,
-  d ln OD / dt without dilution: `growth_rate_per_h(state)` (potential rate x Baranyi lag) times
-  the logistic factor `1 - OD / carrying_capacity_od` that `advance` applies to it (the
-  simulator's `growth_rate_per_h` leaves that factor out).
+  d ln OD / dt without dilution: `realized_growth_rate_per_h(state)` (the potential rate with
+  the Baranyi lag, times the logistic factor `1 - OD / carrying_capacity_od` that `advance`
+  applies to it).
 - The vial is held at `t_opt_c` (a constant heater duty for the unit's heater gain and ambient
   offset: the temperature job's regulation is not simulated), so temperature does not limit growth.
 - Turbidostat: every 15 s (the automation's default `duration`, at a phase drawn from the seed
@@ -137,7 +137,7 @@ class Vial:
         physics.advance(self.s, self.p, self.d, ROLES, t)
 
     def true_rate(self) -> float:
-        return physics.growth_rate_per_h(self.s, self.p) * (1.0 - self.s.od / self.p.carrying_capacity_od)
+        return physics.realized_growth_rate_per_h(self.s, self.p)
 
     def signal(self) -> float | None:
         """One od_reading reading of the 90° channel (V/V) at the state's time, or None if it failed."""

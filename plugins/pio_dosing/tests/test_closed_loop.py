@@ -69,7 +69,7 @@ def test_chemostat_reaches_the_steady_state_its_dilution_rate_implies(unit, reco
                                 duration=period_s / 60)
     try:
         with TruthSampler(0.02) as sampler:
-            mu = true_state()["growth_rate_per_h"]  # the culture's potential rate (before the density limit)
+            mu = true_state()["potential_growth_rate_per_h"]  # before the density limit
             theory = 2.5 * (1 - dilution_rate_bio / mu)  # [sim] carrying_capacity_od K: OD* = K (1 - D / mu)
             start = time.monotonic()
             wait_for(lambda: time.monotonic() - start > 17, timeout_s=30, interval_s=0.25, what="17 s")

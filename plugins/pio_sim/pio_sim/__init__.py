@@ -14,7 +14,8 @@ __version__ = "0.1.0"
 def true_state(data_dir: Path | None = None) -> dict[str, Any]:
     """The vial's true state now (advanced to this moment): od, volume_ml, temperature_c, rpm,
     alt_media_fraction, actuator values (``pwm``, ``led``), pump totals, the unit's hidden
-    constants (``draws``) and the momentary ``growth_rate_per_h``.
+    constants (``draws``), the momentary ``growth_rate_per_h`` (what the OD shows, d ln OD/dt)
+    and ``potential_growth_rate_per_h`` (before the density limit).
 
     Reads ``data_dir`` (default: this unit's, ``PIO_DATA_DIR``) with its own config, whatever
     backend config selects.

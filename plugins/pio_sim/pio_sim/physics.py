@@ -178,10 +178,18 @@ def light_factor(s: State, p: Params) -> float:
 
 
 def growth_rate_per_h(s: State, p: Params) -> float:
-    """The momentary specific growth rate (1/h, biological time), lag included."""
+    """The culture's potential specific growth rate (1/h, biological time): lag, temperature, drug
+    and light included, the density limit not (see :func:`realized_growth_rate_per_h`)."""
     potential = p.mu_max_per_h * cardinal_temperature_factor(s.temperature_c, p) * drug_factor(
         s.alt_media_fraction, p) * light_factor(s, p)
     return potential * s.q / (1.0 + s.q)
+
+
+def realized_growth_rate_per_h(s: State, p: Params) -> float:
+    """What the OD shows, d ln(OD)/dt (1/h, biological): the potential rate times the logistic
+    factor ``1 - OD / carrying_capacity_od`` that :func:`advance` applies. What a growth-rate
+    estimator should find."""
+    return growth_rate_per_h(s, p) * (1.0 - s.od / p.carrying_capacity_od)
 
 
 def pump_flow_ml_s(s: State, p: Params, d: Draws, r: Roles, role: str) -> float:

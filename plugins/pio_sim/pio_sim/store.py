@@ -75,12 +75,13 @@ class SimStore:
 
     def snapshot(self) -> dict[str, object]:
         """The true state now, with the unit's hidden constants and the derived rates."""
-        from .physics import cardinal_temperature_factor, growth_rate_per_h
+        from .physics import cardinal_temperature_factor, growth_rate_per_h, realized_growth_rate_per_h
 
         with self.step() as (state, _):
             out: dict[str, object] = state.to_dict()
             out.update(seed=self.seed, unit=self.unit, draws=self.draws.to_dict(),
-                       growth_rate_per_h=growth_rate_per_h(state, self.params),
+                       growth_rate_per_h=realized_growth_rate_per_h(state, self.params),
+                       potential_growth_rate_per_h=growth_rate_per_h(state, self.params),
                        temperature_factor=cardinal_temperature_factor(state.temperature_c, self.params),
                        speed=self.params.speed, heat_speed=self.params.heat_speed)
             return out
