@@ -21,6 +21,6 @@ def register_commands(cli: Any) -> None:
 
 @hookimpl
 def config_defaults() -> dict[str, dict[str, str]]:
-    from .names import CONFIG_DEFAULTS
+    from .defaults import CONFIG_DEFAULTS
 
     return {"ui": dict(CONFIG_DEFAULTS)}
