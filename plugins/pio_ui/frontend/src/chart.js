@@ -15,23 +15,25 @@ const sizes = new ResizeObserver((entries) => {
   for (const e of entries) if (e.target.__chart) e.target.__chart.resized(e.contentRect);
 });
 
-// Building and drawing a chart is the heavy part: one chart's step per task (uPlot draws in a
-// microtask at the end of it), so the page answers input between them. A chart whose data has
-// arrived goes first; the others get their empty frame meanwhile.
+// Building and drawing a chart is the heavy part: one chart per task (uPlot draws in a microtask
+// at the end of it), so the page answers input between them.
 const queue = new Set();
+let settled = null; // resolves once the charts shown first have all drawn their history
+const firstDrawn = new Promise((resolve) => { settled = resolve; });
+export const chartsDrawn = () => firstDrawn;
+
 function schedule(chart) {
   if (!queue.size) setTimeout(runQueue, 0);
   queue.add(chart);
 }
 function runQueue() {
-  let next = null;
-  for (const c of queue) if (c.needsBuild) { next = c; break; }
-  next = next || queue.values().next().value;
+  const next = queue.values().next().value;
   queue.delete(next);
   try {
     if (charts.has(next)) next.step();
   } finally {
     if (queue.size) setTimeout(runQueue, 0);
+    else if ([...charts].every((c) => c.u && !c.loading)) settled();
   }
 }
 
@@ -120,6 +122,7 @@ export class TimeChart {
     this.spec = spec; // {name, title, unit, step}
     this.opts = opts; // {experiment, span (s) | null, start (epoch s, for span null), onLines}
     this.lines = new Map();
+    this.keys = [];
     this.hidden = new Set();
     this.markers = [];
     this.u = null;
@@ -171,7 +174,6 @@ export class TimeChart {
     try {
       if (!this.size) await this.measured;
       const answer = history(this.spec.name, { experiment: this.opts.experiment, start, end, width: this.widthPx() });
-      if (!this.u) schedule(this); // its empty frame while the history is on its way (after the request is sent)
       const r = await answer;
       if (token !== this.loading) return;
       this.error = null;
@@ -270,15 +272,9 @@ export class TimeChart {
     return out;
   }
 
-  // The chart's frame (axes, grid, size) is made as soon as the card mounts, while its history is on
-  // its way; when the data arrives only the lines are added and drawn (a short task per chart).
   step() {
     if (this.needsBuild) this.build();
     else if (this.retheme && this.u) this.create(this.seriesOpts(), this.u.data);
-    else if (!this.u) {
-      const { start, end } = this.window();
-      this.create([], [[start, end]]);
-    }
     this.retheme = false;
   }
 
@@ -296,21 +292,16 @@ export class TimeChart {
   build() {
     const t0 = performance.now();
     const keys = [...this.lines.keys()].sort();
-    const skeleton = this.u && this.keys && this.keys.length === 0 && !this.retheme;
     this.keys = keys;
     this.newLine = this.needsBuild = false;
     if (this.opts.onLines) this.opts.onLines(this.keys, this);
-    if (skeleton) { // the frame is there: add the lines
-      for (const s of this.seriesOpts()) this.u.addSeries(s);
-      this.u.setData(this.data());
-    } else this.create(this.seriesOpts(), this.data());
+    this.create(this.seriesOpts(), this.data());
     this.dirty = false;
     performance.measure(`chart ${this.spec.name}`, { start: t0, end: performance.now() });
   }
 
   create(series, data) {
     if (this.u) { this.u.destroy(); this.u = null; }
-    if (!this.keys) this.keys = [];
     this.el.replaceChildren();
     const { axis, grid } = colors();
     const self = this;

@@ -5,6 +5,7 @@ import "./style.css";
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { get, post, setCsrf } from "./api.js";
+import { chartsDrawn } from "./chart.js";
 import { ErrorBox } from "./components.jsx";
 import { connect, disconnect, join, showExperiment } from "./live.js";
 import { getState, rememberUnits, setState, toast, useStore } from "./store.js";
@@ -185,12 +186,17 @@ function startSession(s) {
     afterFirstLoad(() => {
       get("/api/catalog").then((c) => setState({ catalog: c })).catch((e) => toast(e.message, "error"));
       get("/api/units", { experiment: getState().experiment }).then((u) => rememberUnits(u.units)).catch(() => {});
-      afterFirstLoad(() => { for (const [, , Page] of PAGES) if (Page.prefetch) Page.prefetch(); PluginPage.prefetch(); });
+      idle(() => { for (const [, , Page] of PAGES) if (Page.prefetch) Page.prefetch(); PluginPage.prefetch(); });
     });
   } else setState({ session: s });
 }
 
-const afterFirstLoad = (fn) => (window.requestIdleCallback ? requestIdleCallback(fn, { timeout: 1500 }) : setTimeout(fn, 200));
+// What the first page does not need waits until its charts are drawn (at most 3 s), then for an idle moment.
+const idle = (fn) => (window.requestIdleCallback ? requestIdleCallback(fn, { timeout: 1000 }) : setTimeout(fn, 100));
+const afterFirstLoad = (fn) => {
+  const charts = route().page === "overview" ? chartsDrawn() : Promise.resolve();
+  Promise.race([charts, new Promise((resolve) => setTimeout(resolve, 3000))]).then(() => idle(fn));
+};
 
 const booted = bootSession();
 if (booted) startSession(booted);
