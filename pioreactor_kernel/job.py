@@ -2,7 +2,7 @@
 
 States ``init -> ready <-> sleeping -> disconnected``; ``lost`` is the last will, published by
 the broker when the process dies or hangs (keep-alive ``[mqtt] keepalive_s``, default 3 s:
-Mosquitto 2.0 checks keep-alives about every 5 s, so a hung job is ``lost`` within 4.5-9.5 s). Settings are declared once, as
+Mosquitto 2.0.11 checks keep-alives coarsely: a hung job is ``lost`` 7.6-8.6 s after it stops). Settings are declared once, as
 :class:`~pioreactor_kernel.settings.Setting` objects in ``published_settings``; assigning
 ``self.<setting> = value`` publishes it (retained), and ``.../<setting>/set`` changes it after
 validation, calling ``set_<setting>(value)`` when the job defines one. A refused value is logged
