@@ -283,21 +283,7 @@ def _od_row(topic: Topic, r: _OD) -> tuple:
 
 
 def parse_od(topic: Topic, payload: bytes) -> tuple:
-    r = _decode_od(payload)  # the hot path: one reading per message, inlined
-    ts = r.timestamp
-    if len(ts) != 27 or not _CANONICAL.fullmatch(ts):
-        ts = canonical_timestamp(ts)
-    return (
-        topic.experiment,
-        topic.unit,
-        ts,
-        str(r.channel),
-        r.od,
-        str(r.angle),
-        r.ir_led_intensity,
-        r.calibrated,
-        r.calibration_name,
-    )
+    return _od_row(topic, _decode_od(payload))  # canonical_timestamp has the fast path for canonical stamps
 
 
 _decode_od_lines = msgspec.json.Decoder(_OD).decode_lines
