@@ -124,9 +124,9 @@ class AutomationHost(BackgroundJob):
     # ------------------------------------------------------------------ registry
     @classmethod
     def available(cls) -> dict[str, Any]:
-        from .plugins import plugin_manager
+        from .registrations import plugin_registry
 
-        return plugin_manager().automations(cls.kind)
+        return plugin_registry().automations(cls.kind)
 
     @classmethod
     def automation_class(cls, name: str) -> type[Automation]:

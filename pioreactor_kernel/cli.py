@@ -188,6 +188,4 @@ def _store_fast_outputs(cli: PioGroup) -> None:
         with contextlib.redirect_stdout(io.StringIO()) as buffer, contextlib.suppress(click.exceptions.Exit, SystemExit):
             cli.main(args=args, prog_name="pio", standalone_mode=False)
         outputs[key] = buffer.getvalue()
-    manager = plugin_manager()
-    entry.save_index({"fingerprint": entry.base_fingerprint(), "files": manager.plugin_files(), "outputs": outputs,
-                      "entry_points": manager.entry_points, "jobs": manager.job_index()})
+    entry.save_index({**plugin_manager().index_entries(), "outputs": outputs})

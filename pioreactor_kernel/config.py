@@ -150,7 +150,7 @@ def get_config(reload: bool = False) -> Config:
     """The process's config, with every loaded plugin's defaults as the lowest layer."""
     global _cached
     if _cached is None or reload:
-        from .plugins import plugin_manager
+        from .registrations import plugin_registry
 
-        _cached = Config.load(plugin_manager().config_defaults())
+        _cached = Config.load(plugin_registry().config_defaults())
     return _cached

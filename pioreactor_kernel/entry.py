@@ -18,7 +18,7 @@ import marshal
 import os
 import sys
 
-INDEX_VERSION = 3
+INDEX_VERSION = 4
 FAST_ARGS = {("--help",): "help", ("-h",): "help", (): "help", ("version",): "version"}
 SELECTION_ENV = ("PIO_LOAD_PLUGINS", "PIO_DISABLE_PLUGINS", "PIO__plugins__disabled", "PIO__PLUGINS__DISABLED")
 

@@ -43,8 +43,8 @@ def register_jobs(register: Callable[..., None]) -> None:
         unit service (the cluster agent, the database writer, the UI) that ``pio kill --all``
         leaves running.
 
-    Runs in every ``pio`` process when plugins load. The target is imported only when the
-    job is run or its ``--help`` is shown. A name registered twice is an error reported
+    Runs when plugins load (job processes read the registrations from the start-up index
+    instead). The target is imported only when the job is run or its ``--help`` is shown. A name registered twice is an error reported
     against the second plugin.
     """
 
@@ -79,6 +79,9 @@ def config_defaults() -> Mapping[str, Mapping[str, str]] | None:
 
     The lowest config layer; ``config.ini``, ``unit_config.ini`` and the environment override
     it. Keys are lower-case. Every call's result is merged, later plugins overriding earlier.
+
+    Return constant data: the merged result is kept in the start-up index, which job processes
+    read instead of loading the plugins, until a plugin's files change (docs/kernel.md).
     """
 
 

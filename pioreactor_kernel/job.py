@@ -98,9 +98,9 @@ class BackgroundJob(metaclass=_JobMeta):
             if setting.name not in published and hasattr(self, setting.name):
                 self._publish_setting(setting, getattr(self, setting.name))
         self.set_state(READY)
-        from .plugins import plugin_manager
+        from .registrations import plugin_registry
 
-        plugin_manager().notify("job_started", job=self)
+        plugin_registry().notify("job_started", job=self)
 
     def set_state(self, new_state: str) -> None:
         if new_state == self.state:
@@ -135,9 +135,9 @@ class BackgroundJob(metaclass=_JobMeta):
                     self._devices.close()  # outputs off first; the job's own cleanup may have done it
                 except Exception:
                     self.logger.exception("releasing hardware failed")
-            from .plugins import plugin_manager
+            from .registrations import plugin_registry
 
-            plugin_manager().notify("job_stopped", job=self)
+            plugin_registry().notify("job_stopped", job=self)
             for setting in self.settings:
                 if not setting.persist:
                     self._publish_raw(setting.name, "")  # clears the retained value

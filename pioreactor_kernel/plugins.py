@@ -11,19 +11,23 @@ kernel plugin is always loaded.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import logging
 import os
 import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import MappingProxyType, ModuleType
-from typing import Any, NamedTuple
+from types import ModuleType
+from typing import Any
 
 import pluggy
 
 from . import hookspecs
+from .registrations import OBSERVER_HOOKS, Registration, import_target, load_plugin_file, snapshot_data
+from .registrations import reset as reset_snapshot
+
+__all__ = ["PioPluginManager", "PluginError", "PluginInfo", "Registration", "hookimpl", "import_target",
+           "plugin_manager", "reset_plugin_manager"]
 
 ENTRY_POINT_GROUP = "pioreactor.plugins"
 LOAD_ENV = "PIO_LOAD_PLUGINS"
@@ -64,31 +68,6 @@ class PluginInfo:
         return f"PluginInfo({self.name!r}, {self.status})"
 
 
-class Registration(NamedTuple):
-    """One thing a plugin registered: a job, automation, backend, table set or UI spec."""
-
-    kind: str  # the hook's noun: job, automation, hardware, ui, tables
-    name: str
-    target: Any  # usually "module:attribute"
-    plugin: str
-    help: str = ""
-    extra: Mapping[str, Any] = MappingProxyType({})
-
-    def load(self) -> Any:
-        return import_target(self.target)
-
-
-def import_target(target: Any) -> Any:
-    """Resolve ``"package.module:attr.sub"``; anything else is returned unchanged."""
-    if not isinstance(target, str):
-        return target
-    module_name, _, attr = target.partition(":")
-    obj: Any = importlib.import_module(module_name)
-    for part in filter(None, attr.split(".")):
-        obj = getattr(obj, part)
-    return obj
-
-
 class PioPluginManager:
     def __init__(self) -> None:
         self.pm = pluggy.PluginManager("pioreactor")
@@ -99,12 +78,16 @@ class PioPluginManager:
         }
         self.loaded = False
         self.entry_points: list[tuple[str, str, str | None, str | None]] = []  # (name, value, dist, version)
+        self._defaults: dict[str, dict[str, str]] | None = None
+        self._defaults_failed = False
+        self._modules_before: set[str] = set()
 
     # ---------------------------------------------------------------- discovery
     def load(self) -> PioPluginManager:
         if self.loaded:
             return self
         self.loaded = True
+        self._modules_before = set(sys.modules)
         wanted, disabled = _selection()
         self.entry_points = _entry_points()
         for name, source, dist, version, loader in _candidates(self.entry_points):
@@ -130,19 +113,45 @@ class PioPluginManager:
                 for name, reg in self.jobs.items() if isinstance(reg.target, str)}
 
     def plugin_files(self) -> list[tuple[str, int]]:
+        """(path, mtime) of every file the plugins' registrations and defaults came from.
+
+        Each plugin's module, and every module imported while the plugins loaded and computed
+        their config defaults (a plugin's ``defaults.py``, the kernel's own command module...).
+        The standard library is left out: it changes only with the interpreter.
+        """
         from . import entry
 
-        return [(m.__file__, entry._mtime(m.__file__)) for m in self.pm.get_plugins() if getattr(m, "__file__", None)]
+        stdlib = os.path.dirname(os.__file__)
+        modules = [m for m in self.pm.get_plugins()]
+        modules += [sys.modules[name] for name in set(sys.modules) - self._modules_before if name in sys.modules]
+        files = {getattr(m, "__file__", None) for m in modules}
+        return sorted((f, entry._mtime(f)) for f in files if f and not f.startswith(stdlib))
+
+    def snapshot(self) -> dict[str, Any] | None:
+        """The plugins' registrations, defaults and observers as plain data (registrations.py), or None."""
+        defaults = self.config_defaults()
+        if self._defaults_failed:
+            return None  # every process loads the plugins, and logs the failure, until it is fixed
+        observers = {hook: [name for name, info in self.plugins.items() if hook in info.hooks]
+                     for hook in OBSERVER_HOOKS}
+        return snapshot_data(self.registrations, defaults, observers)
+
+    def index_entries(self) -> dict[str, Any]:
+        """What the start-up index (entry.py) keeps of the loaded plugins."""
+        from . import entry
+
+        snapshot = self.snapshot()  # first: computing the defaults may import modules to track
+        return {"fingerprint": entry.base_fingerprint(), "files": self.plugin_files(),
+                "entry_points": self.entry_points, "jobs": self.job_index(), "snapshot": snapshot}
 
     def _remember(self) -> None:
-        """Keep the jobs found in entry.py's start-up index: ``pio run <job>`` starts from it next time."""
+        """Keep what the plugins registered in entry.py's start-up index, for later processes."""
         from . import entry
 
         index = entry.load_index()
-        if index is not None and "jobs" in index:
+        if index is not None and "snapshot" in index:
             return
-        entry.save_index({**(index or {}), "fingerprint": entry.base_fingerprint(), "files": self.plugin_files(),
-                          "entry_points": self.entry_points, "jobs": self.job_index()})
+        entry.save_index({**(index or {}), **self.index_entries()})
 
     def _load_one(self, info: PluginInfo, loader: Callable[[], ModuleType]) -> None:
         start = time.perf_counter()
@@ -208,15 +217,19 @@ class PioPluginManager:
         return {name: r for (k, name), r in self.registrations["automation"].items() if k == kind}
 
     def config_defaults(self) -> dict[str, dict[str, str]]:
-        merged: dict[str, dict[str, str]] = {}
-        for impl in self.pm.hook.config_defaults.get_hookimpls():  # registration order: later plugins override
-            try:
-                result: Mapping[str, Mapping[str, Any]] = impl.function() or {}  # type: ignore[assignment]
-                for section, values in result.items():
-                    merged.setdefault(section, {}).update({k.lower(): str(v) for k, v in values.items()})
-            except Exception as e:  # noqa: BLE001
-                logger.error("plugin %s: config_defaults failed: %s", impl.plugin_name, e)
-        return merged
+        """Every plugin's ``config_defaults``, merged in registration order (later plugins override)."""
+        if self._defaults is None:
+            merged: dict[str, dict[str, str]] = {}
+            for impl in self.pm.hook.config_defaults.get_hookimpls():
+                try:
+                    result: Mapping[str, Mapping[str, Any]] = impl.function() or {}  # type: ignore[assignment]
+                    for section, values in result.items():
+                        merged.setdefault(section, {}).update({k.lower(): str(v) for k, v in values.items()})
+                except Exception as e:  # noqa: BLE001
+                    self._defaults_failed = True
+                    logger.error("plugin %s: config_defaults failed: %s", impl.plugin_name, e)
+            self._defaults = merged
+        return {section: dict(values) for section, values in self._defaults.items()}
 
     def notify(self, hook_name: str, **kwargs: Any) -> None:
         """Call an observer hook on every plugin; one failing observer does not stop the others."""
@@ -295,21 +308,7 @@ def _entry_point_loader(value: str) -> Callable[[], ModuleType]:
 
 
 def _file_loader(path: Path) -> Callable[[], ModuleType]:
-    def load() -> ModuleType:
-        module_name = f"pio_local_plugin_{path.stem}"
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        if spec is None or spec.loader is None:
-            raise PluginError(f"cannot import {path}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            del sys.modules[module_name]
-            raise
-        return module
-
-    return load
+    return lambda: load_plugin_file(path)
 
 
 _manager: PioPluginManager | None = None
@@ -328,3 +327,4 @@ def reset_plugin_manager() -> None:
     """Forget the loaded plugins (tests; after installing a plugin in-process)."""
     global _manager
     _manager = None
+    reset_snapshot()

@@ -86,10 +86,10 @@ def backend_name(config: Any) -> str:
 
 def open_backend(config: Any, directory: Path, hw_map: HardwareMap) -> Backend:
     from ..identity import unit_name
-    from ..plugins import plugin_manager
+    from ..registrations import plugin_registry
 
     name = backend_name(config)
-    registered = plugin_manager().registrations["hardware"]
+    registered = plugin_registry().registrations["hardware"]
     reg = registered.get(name)
     if reg is None:
         known = ", ".join(sorted(registered)) or "none"
@@ -102,6 +102,6 @@ def open_backend(config: Any, directory: Path, hw_map: HardwareMap) -> Backend:
 def load_config(directory: Path) -> Any:
     """The unit's config read afresh from ``directory`` (the process-wide cache may be another unit's)."""
     from ..config import Config
-    from ..plugins import plugin_manager
+    from ..registrations import plugin_registry
 
-    return Config.load(plugin_manager().config_defaults(), directory=directory)
+    return Config.load(plugin_registry().config_defaults(), directory=directory)
