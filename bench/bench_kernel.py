@@ -4,7 +4,9 @@ Run: `nox -s bench` or `.venv/bin/python bench/bench_kernel.py`. Prints a table 
 Pioreactor's figures on this machine and our targets (issue 3).
 
 The job measured is `stirring` when pio-stirring is installed, else the kernel's test plugin
-`counter` (pip-installed into a temporary directory).
+`counter` (pip-installed into a temporary directory). It starts as `pio run stirring` does on a
+worker: the unit has a `config.ini`, and the experiment is the leader's retained
+`latest_experiment` (no `PIO_EXPERIMENT` in the environment, which jobs started by the UI get).
 """
 
 from __future__ import annotations
@@ -19,11 +21,24 @@ import tempfile
 import time
 from pathlib import Path
 
+from pioreactor_kernel.mqtt import BrokerAddress, publish_once
+from pioreactor_kernel.names import LATEST_EXPERIMENT_TOPIC
 from pioreactor_kernel.testing import Recorder, running_broker, unit_env, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 PIO = str(Path(sys.executable).with_name("pio"))
 RUNS = int(os.environ.get("BENCH_RUNS", "25"))
+CONFIG_INI = """\
+[cluster]
+leader_name = leader
+
+[stirring]
+target_rpm = 500
+pulses_per_revolution = 2
+
+[logging]
+max_file_mb = 10
+"""
 
 
 def _median_ms(argv: list[str], env: dict[str, str], runs: int = RUNS) -> tuple[float, float]:
@@ -71,7 +86,11 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="pio-bench-"))
     try:
         with running_broker(tmp) as broker:
-            env = {**os.environ, **unit_env(tmp / "data", broker.port, unit="bench1")}
+            env = {**os.environ, **unit_env(tmp / "data", broker.port, unit="bench1", experiment=None)}
+            env.pop("PIO_EXPERIMENT", None)
+            (tmp / "data" / "config.ini").write_text(CONFIG_INI)
+            publish_once(LATEST_EXPERIMENT_TOPIC, "exp1", retain=True,
+                         address=BrokerAddress(host="127.0.0.1", port=broker.port))
             job = "stirring"
             listed = subprocess.run([PIO, "run", "--help"], env=env, capture_output=True, text=True).stdout
             if "stirring" not in listed:

@@ -14,12 +14,9 @@ import signal
 import sys
 from typing import Any, NoReturn
 
-from ._lazy import defer_module
+from ._lazy import defer_startup_imports
 
-# logging imports traceback, which imports textwrap and linecache (and with it tokenize) for
-# formatting tracebacks and exception groups: a job needs them only when it prints one (~3 ms)
-defer_module("textwrap")
-defer_module("tokenize")
+defer_startup_imports()  # before logging, pathlib and paho import what a job never uses
 import logging  # noqa: E402
 
 # click.BOOL's words, so that both doors accept the same booleans
@@ -119,7 +116,7 @@ def run(name: str, job_class: Any, kwargs: dict[str, Any]) -> NoReturn:
 
 def fast_run(target: str, name: str, args: list[str]) -> bool:
     """Run a job from entry.py without click; False (nothing done) when click must handle ``args``."""
-    from .plugins import import_target
+    from .registrations import import_target
 
     try:
         job_class = import_target(target)

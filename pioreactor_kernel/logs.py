@@ -8,12 +8,11 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from ._lazy import defer_module
+from ._lazy import defer_startup_imports
 from .names import log_topic
 from .timestamps import current_utc_timestamp
 
-# logging.handlers imports pickle for its SocketHandler alone; the rotating file needs none of it
-defer_module("pickle")
+defer_startup_imports()  # pickle, that logging.handlers imports for its socket handlers
 import logging.handlers  # noqa: E402
 
 if TYPE_CHECKING:

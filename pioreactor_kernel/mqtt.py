@@ -13,7 +13,8 @@ What it adds to paho:
   messages of a fresh subscription) has been delivered.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: with it, NamedTuple compiles every field's
+# annotation string when the class is defined (~0.2 ms a field, at every job's start-up).
 
 import contextlib
 import logging
@@ -24,26 +25,9 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
-from ._lazy import defer_module
+from ._lazy import defer_startup_imports
 
-# paho imports urllib.request (and with it http.client and email) only to read proxy settings
-# when PySocks is installed: loading it on first use saves ~30 ms and ~2.4 MB per job process.
-defer_module("urllib.request")
-
-
-class _NeverRaised(Exception):
-    """Stands for ssl's want-read/write errors, which only an SSL socket raises (it loads ssl first)."""
-
-
-# ssl costs ~5 MB of RSS per process; paho reads it at import, and in its socket code only in
-# `except ssl.SSLWant*Error` clauses. With TLS configured, tls_set() loads the real module.
-defer_module("ssl", until_loaded={"SSLWantReadError": _NeverRaised, "SSLWantWriteError": _NeverRaised})
-# hashlib maps OpenSSL's libcrypto (~3.3 MB RSS); paho uses it only for the websocket handshake.
-defer_module("hashlib")
-# paho makes a random client id with uuid when given none (we always give one), and reads
-# platform.system() once at import: uuid and platform cost ~4 ms of every job's start-up.
-defer_module("uuid")
-defer_module("platform", until_loaded={"system": lambda: os.uname().sysname})
+defer_startup_imports()  # ssl, urllib, uuid, platform... that paho imports at its top
 import paho.mqtt.client as paho  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 from paho.mqtt.reasoncodes import ReasonCode  # noqa: E402
@@ -74,7 +58,7 @@ class BrokerAddress(NamedTuple):
     max_offline_messages: int = 20_000
 
     @classmethod
-    def from_config(cls, config: Any = None) -> BrokerAddress:
+    def from_config(cls, config: Any = None) -> "BrokerAddress":
         if config is None:
             from .config import get_config
 
@@ -87,6 +71,30 @@ class BrokerAddress(NamedTuple):
             password=config.get("mqtt", "password") or None,
             max_offline_messages=config.getint("mqtt", "max_offline_messages", 20_000) or 20_000,
         )
+
+
+class _PahoClient(paho.Client):
+    no_delay = True
+
+    def _create_socket_connection(self) -> socket.socket:
+        """paho's connection, with an ASCII host name given as bytes and, by default, TCP_NODELAY.
+
+        paho passes the name as text to ``getaddrinfo``, which then encodes it with the ``idna``
+        codec: loading that codec (with ``stringprep`` and ``unicodedata``) is ~2.5 ms of a job's
+        start. And paho leaves Nagle's algorithm on: a request sent while the broker still
+        delays its TCP ACK of our previous packet (a PUBACK, say) would wait up to 40 ms.
+        """
+        host = self._host
+        if host.isascii() and not self._get_proxy():
+            sock = socket.create_connection((host.encode("ascii"), self._port),  # type: ignore[arg-type]
+                                            timeout=self._connect_timeout,
+                                            source_address=(self._bind_address, self._bind_port))
+        else:
+            sock = super()._create_socket_connection()
+        if self.no_delay:
+            with contextlib.suppress(OSError, AttributeError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
 
 
 class MQTTClient:
@@ -104,7 +112,7 @@ class MQTTClient:
         self.address = address or BrokerAddress.from_config()
         self.client_id = client_id or f"pio-{os.getpid()}-{os.urandom(4).hex()}"
         self.clean_session = clean_session
-        self._client = paho.Client(
+        self._client = _PahoClient(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             clean_session=clean_session,
@@ -142,13 +150,13 @@ class MQTTClient:
         self.on_lost: list[Callable[[], None]] = []
 
     # ------------------------------------------------------------------ connection
-    def connect(self, timeout_s: float = 10.0) -> MQTTClient:
+    def connect(self, timeout_s: float = 10.0) -> "MQTTClient":
         """Start the network thread and wait until connected with every subscription granted."""
         if not self._started:
             self._started = True
             self._client.connect_async(self.address.host, self.address.port, keepalive=self.address.keepalive_s)
             self._client.loop_start()
-        if not self._ready.wait(timeout_s):
+        if not self._wait_ready(timeout_s):
             if not self._connected_once.is_set():
                 self.disconnect()
                 raise BrokerUnavailable(
@@ -192,12 +200,34 @@ class MQTTClient:
             self._client.loop_stop()
         self._ready.clear()
 
+    def _wait_ready(self, timeout_s: float) -> bool:
+        """Wait until connected with every subscription granted; False after ``timeout_s``."""
+        return self._await(self._ready, timeout_s)
+
+    def _await(self, event: threading.Event, timeout_s: float) -> bool:
+        """Wait for an answer of the broker (``event`` set by the network thread); False on timeout.
+
+        The broker keeps Nagle on (broker.py), so its answer (a CONNACK, SUBACK, or a message
+        after its PUBACK) can wait for our TCP ACK of its previous segment, which Linux delays up
+        to 40 ms: TCP_QUICKACK, repeated while waiting, sends that ACK at once.
+        """
+        deadline = time.monotonic() + timeout_s
+        step_s = 0.001
+        self._quickack()
+        while not event.wait(step_s):
+            remaining_s = deadline - time.monotonic()
+            if remaining_s <= 0:
+                return False
+            self._quickack()
+            step_s = min(step_s * 2, 0.1, remaining_s)
+        return True
+
     def _quickack(self) -> None:
-        sock = self._client.socket()
         option = getattr(socket, "TCP_QUICKACK", None)
-        if sock is not None and option is not None:
-            with contextlib.suppress(OSError, AttributeError):
-                sock.setsockopt(socket.IPPROTO_TCP, option, 1)
+        setsockopt = getattr(self._client.socket(), "setsockopt", None)  # a plain socket (paho: "SocketLike")
+        if setsockopt is not None and option is not None:
+            with contextlib.suppress(OSError):
+                setsockopt(socket.IPPROTO_TCP, option, 1)
 
     def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any) -> None:
         if reason.is_failure:
@@ -244,7 +274,7 @@ class MQTTClient:
         if self._client.is_connected():
             self._ready.clear()
             self._send_subscribe(filters)
-            if not self._ready.wait(timeout_s):
+            if not self._wait_ready(timeout_s):
                 raise BrokerUnavailable(f"subscription to {filters} not granted: {self._refused or 'no answer'}")
 
     def unsubscribe(self, topic_filter: str) -> None:
@@ -339,7 +369,7 @@ class MQTTClient:
         else:
             self._client.message_callback_add(echo, self._guarded(on_echo, echo))
         self.publish(echo, token, qos=1)
-        return arrived.wait(timeout_s)
+        return self._await(arrived, timeout_s)
 
     def _run_callbacks(self, callbacks: list[Callable[[], None]]) -> None:
         for cb in list(callbacks):

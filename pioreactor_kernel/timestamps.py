@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # datetime is imported on use: every job imports this module, few parse timestamps
+    from datetime import datetime
 
 
 def current_utc_timestamp() -> str:
@@ -13,8 +16,12 @@ def current_utc_timestamp() -> str:
 
 
 def parse_timestamp(value: str) -> datetime:
+    from datetime import UTC, datetime
+
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def to_timestamp(dt: datetime) -> str:
+    from datetime import UTC
+
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -9,7 +9,8 @@ the row ``revoked``. Arming a lease and driving the output happen inside one wri
 as do the watchdog's check and switch-off, so the two never interleave.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: with it, NamedTuple compiles every field's
+# annotation string when the class is defined (~0.2 ms a field, at every job's start-up).
 
 import logging
 import os
