@@ -77,7 +77,7 @@ def _quote_from_bytes(*args: Any, **kwargs: Any) -> Any:
 def defer_startup_imports() -> None:
     """Defer what a job process would import for nothing (idempotent; a loaded module stays).
 
-    Called by the modules that trigger these imports (launch, logs, mqtt) before they do.
+    Called by the modules that trigger these imports (launch, mqtt) before they do.
     """
     import os
 
@@ -85,7 +85,7 @@ def defer_startup_imports() -> None:
     # a traceback or an exception group: only when one is printed (~3 ms)
     defer_module("textwrap")
     defer_module("tokenize")
-    # logging.handlers imports pickle for its socket handlers; the rotating file needs none of it
+    # logging.handlers (a plugin may use it) imports pickle for its socket handlers alone
     defer_module("pickle")
     # socket imports selectors for sendfile() alone (subprocess uses it for communicate()) (~2 ms)
     defer_module("selectors")

@@ -10,7 +10,7 @@ from .names import DEFAULT_EXPERIMENT, LATEST_EXPERIMENT_TOPIC, validate_name
 
 if TYPE_CHECKING:
     from .config import Config
-    from .mqtt import MQTTClient
+    from .mqtt import BrokerAddress, MQTTClient
 
 UNIT_ENV = "PIO_UNIT"
 EXPERIMENT_ENV = "PIO_EXPERIMENT"
@@ -45,21 +45,32 @@ def is_leader(config: Config | None = None) -> bool:
     return not leader or leader == unit_name(config)
 
 
-def current_experiment(client: MQTTClient | None = None, timeout_s: float = 2.0) -> str:
-    """``PIO_EXPERIMENT``, else the leader's retained ``latest_experiment``, else ``default``."""
+def current_experiment(client: MQTTClient | None = None, timeout_s: float = 2.0,
+                       address: BrokerAddress | None = None) -> str:
+    """``PIO_EXPERIMENT``, else the leader's retained ``latest_experiment``, else ``default``.
+
+    With ``client``, read through it; else in one round trip of its own (retained.py), to
+    ``address`` (default: the config's broker), waiting up to ``timeout_s`` for the broker.
+    """
     name = os.environ.get(EXPERIMENT_ENV)
     if name:
         return validate_name("experiment", name)
-    from .mqtt import MQTTClient, retained_value
+    if client is not None:
+        from .mqtt import retained_value
 
-    own = client is None
-    if client is None:
-        client = MQTTClient().connect(timeout_s)
+        return experiment_from_payload(retained_value(client, LATEST_EXPERIMENT_TOPIC, timeout_s))
+    from .mqtt import BrokerAddress, BrokerUnavailable
+    from .retained import RetainedReadError, read_retained
+
     try:
-        raw = retained_value(client, LATEST_EXPERIMENT_TOPIC, timeout_s)
-    finally:
-        if own:
-            client.disconnect()
+        raw = read_retained(address or BrokerAddress.from_config(), LATEST_EXPERIMENT_TOPIC, timeout_s)
+    except RetainedReadError as e:
+        raise BrokerUnavailable(str(e)) from None
+    return experiment_from_payload(raw)
+
+
+def experiment_from_payload(raw: bytes | None) -> str:
+    """The experiment named by a ``latest_experiment`` payload (plain, or the newer JSON object)."""
     if not raw:
         return DEFAULT_EXPERIMENT
     text = raw.decode("utf-8", errors="replace").strip()

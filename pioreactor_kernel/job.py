@@ -27,7 +27,7 @@ from types import FrameType, TracebackType
 from typing import Any, ClassVar
 
 from . import names, registry
-from .identity import EXPERIMENT_ENV, current_experiment, unit_name
+from .identity import current_experiment, unit_name
 from .logs import MQTTLogHandler, job_logger, setup_logging
 from .mqtt import BrokerAddress, Message, MQTTClient, Will
 from .names import DISCONNECTED, INIT, LOST, READY, SLEEPING
@@ -307,13 +307,7 @@ class BackgroundJob(metaclass=_JobMeta):
 
 
 def _resolve_experiment(address: BrokerAddress) -> str:
-    if os.environ.get(EXPERIMENT_ENV):
-        return current_experiment()
-    client = MQTTClient(address=address).connect()
-    try:
-        return current_experiment(client)
-    finally:
-        client.disconnect()
+    return current_experiment(address=address, timeout_s=10.0)
 
 
 def _noop() -> None:
