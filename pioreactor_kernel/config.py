@@ -7,12 +7,15 @@ Layers, lowest first: plugin defaults (the ``config_defaults`` hook) < the share
 
 from __future__ import annotations
 
-import configparser
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .paths import data_dir
+
+if TYPE_CHECKING:
+    import configparser
 
 ENV_PREFIX = "PIO__"
 SHARED_FILE = "config.ini"
@@ -24,6 +27,8 @@ class ConfigError(Exception):
 
 
 def _read_file(path: Path) -> configparser.ConfigParser:
+    import configparser
+
     parser = configparser.ConfigParser(interpolation=None, strict=True)
     try:
         with path.open(encoding="utf-8") as f:
@@ -53,8 +58,7 @@ class Config:
         for name in (SHARED_FILE, UNIT_FILE):
             path = directory / name
             if path.exists():
-                parser = _read_file(path)
-                layers.append((str(path), {s: dict(parser[s]) for s in parser.sections()}))
+                layers.append((str(path), file_layer(path)))
         layers.append(("environment", env_layer(os.environ)))
         return cls(layers)
 
@@ -119,6 +123,42 @@ class Config:
                 yield section, key, value, self.origin(section, key) or ""
 
 
+def file_layer(path: Path) -> dict[str, dict[str, str]]:
+    """``{section: {key: value}}`` of a config file, from the start-up index while the file is unchanged.
+
+    The index (entry.py) keeps the data dir's config files as parsed when it was written, with
+    their mtime and size: a job reads its config without importing configparser (~2 ms).
+    """
+    from . import entry
+
+    index = entry.load_index(recheck=False)
+    cached = (index or {}).get("config_files", {}).get(str(path))
+    if cached is not None:
+        try:
+            st = path.stat()
+        except OSError:
+            st = None
+        if st is not None and (st.st_mtime_ns, st.st_size) == tuple(cached[:2]):
+            return {section: dict(values) for section, values in cached[2].items()}
+    parser = _read_file(path)
+    return {s: dict(parser[s]) for s in parser.sections()}
+
+
+def parsed_files(directory: Path | None = None) -> dict[str, tuple[int, int, dict[str, dict[str, str]]]]:
+    """The data dir's readable config files as the start-up index keeps them: path -> (mtime, size, layer)."""
+    directory = directory or data_dir()
+    kept = {}
+    for name in (SHARED_FILE, UNIT_FILE):
+        path = directory / name
+        try:
+            st = path.stat()
+            parser = _read_file(path)
+        except (OSError, ConfigError):
+            continue  # a broken file is reported by whoever reads it
+        kept[str(path)] = (st.st_mtime_ns, st.st_size, {s: dict(parser[s]) for s in parser.sections()})
+    return kept
+
+
 def env_layer(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
     layer: dict[str, dict[str, str]] = {}
     for name, value in environ.items():
@@ -131,6 +171,8 @@ def env_layer(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
 
 def set_value(section: str, key: str, value: str, *, shared: bool = False, directory: Path | None = None) -> Path:
     """Write one value into ``unit_config.ini`` (or the shared ``config.ini``), keeping the rest."""
+    import configparser
+
     path = (directory or data_dir()) / (SHARED_FILE if shared else UNIT_FILE)
     parser = _read_file(path) if path.exists() else configparser.ConfigParser(interpolation=None)
     if not parser.has_section(section):

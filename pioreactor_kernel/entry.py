@@ -60,8 +60,18 @@ def base_fingerprint() -> tuple:
     )
 
 
-def load_index() -> dict | None:
-    """The stored index if it is still valid, else None."""
+_checked: dict | None = None  # the index this process last loaded (and validated) or saved
+
+
+def load_index(recheck: bool = True) -> dict | None:
+    """The stored index if it is still valid, else None.
+
+    ``recheck=False`` answers with the index this process already validated, if any (a job's
+    start reads it twice: for its class, then for the plugins' registrations).
+    """
+    global _checked
+    if not recheck and _checked is not None:
+        return _checked
     try:
         with open(index_path(), "rb") as f:
             index = marshal.load(f)
@@ -71,10 +81,19 @@ def load_index() -> dict | None:
         return None
     if any(_mtime(path) != mtime for path, mtime in index.get("files", ())):
         return None
+    _checked = index
     return index
 
 
+def forget_index() -> None:
+    """Make the next ``load_index(recheck=False)`` read and check the file again."""
+    global _checked
+    _checked = None
+
+
 def save_index(index: dict) -> None:
+    global _checked
+    _checked = None
     path = index_path()
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)

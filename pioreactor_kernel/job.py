@@ -23,6 +23,7 @@ import os
 import select
 import signal
 import threading
+from collections.abc import Iterable
 from types import FrameType, TracebackType
 from typing import Any, ClassVar
 
@@ -84,8 +85,8 @@ class BackgroundJob(metaclass=_JobMeta):
         )
         self._log_handler = MQTTLogHandler(self.client, self.unit, self.experiment, self.job_name, source)
         self.logger.addHandler(self._log_handler)
-        for unit in (self.unit, names.BROADCAST):
-            self.client.subscribe(names.job_topic(unit, self.experiment, self.job_name, "+", "set"), self._on_set_request)
+        self.client.subscribe([names.job_topic(unit, self.experiment, self.job_name, "+", "set")
+                               for unit in (self.unit, names.BROADCAST)], self._on_set_request)
         self.client.on_ready.append(self._republish_after_reconnect)
         self._publish_raw(names.STATE, INIT)
         self.client.connect()
@@ -302,7 +303,8 @@ class BackgroundJob(metaclass=_JobMeta):
         """Publish at ``pioreactor/<unit>/<experiment>/<suffix>`` (e.g. ``dosing_events``)."""
         self.client.publish(names.unit_topic(self.unit, self.experiment, suffix), payload, qos=qos, retain=retain)
 
-    def subscribe(self, topic_filter: str, callback: Any, qos: int = 1) -> None:
+    def subscribe(self, topic_filter: str | Iterable[str], callback: Any, qos: int = 1) -> None:
+        """Route messages matching ``topic_filter`` (or each of several, in one SUBSCRIBE) to ``callback``."""
         self.client.subscribe(topic_filter, callback, qos=qos)
 
 

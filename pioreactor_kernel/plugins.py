@@ -139,10 +139,12 @@ class PioPluginManager:
     def index_entries(self) -> dict[str, Any]:
         """What the start-up index (entry.py) keeps of the loaded plugins."""
         from . import entry
+        from .config import parsed_files
 
         snapshot = self.snapshot()  # first: computing the defaults may import modules to track
         return {"fingerprint": entry.base_fingerprint(), "files": self.plugin_files(),
-                "entry_points": self.entry_points, "jobs": self.job_index(), "snapshot": snapshot}
+                "entry_points": self.entry_points, "jobs": self.job_index(), "snapshot": snapshot,
+                "config_files": parsed_files()}
 
     def _remember(self) -> None:
         """Keep what the plugins registered in entry.py's start-up index, for later processes."""

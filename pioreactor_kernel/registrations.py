@@ -157,7 +157,7 @@ def plugin_registry() -> Any:
     if _snapshot is None:
         from . import entry
 
-        index = entry.load_index()
+        index = entry.load_index(recheck=False)
         data = index.get("snapshot") if index else None
         if data is None:
             from .plugins import plugin_manager
@@ -170,4 +170,7 @@ def plugin_registry() -> Any:
 def reset() -> None:
     """Forget the snapshot (with ``plugins.reset_plugin_manager``)."""
     global _snapshot
+    from . import entry
+
     _snapshot = None
+    entry.forget_index()

@@ -74,3 +74,27 @@ def test_pio_reports_a_malformed_config_and_exits(unit):
     r = pio("config", "show")
     assert r.returncode == 2
     assert "config.ini, line 2" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_job_process_reads_unchanged_config_files_from_the_start_up_index(unit):
+    import os
+    import subprocess
+    import sys
+
+    (unit.data_dir / "config.ini").write_text("[stirring]\ntarget_rpm = 321\n")
+    read = ("import sys\nfrom pioreactor_kernel.config import get_config\n"
+            "print(get_config().get('stirring', 'target_rpm'), 'configparser' in sys.modules)")
+
+    def run(code: str) -> str:
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy())
+        assert r.returncode == 0, r.stderr
+        return r.stdout.strip()
+
+    assert run(read) == "321 True"  # no index yet: parsed, and the plugins loaded write the index
+    assert run(read) == "321 False"
+    (unit.data_dir / "config.ini").write_text("[stirring]\ntarget_rpm = 4321\n")
+    assert run(read) == "4321 True"
+    assert run(read) == "4321 False"
+    (unit.data_dir / "config.ini").write_text("[stirring\n")
+    r = pio("config", "get", "stirring.target_rpm")
+    assert r.returncode != 0 and "config.ini, line 1" in r.stderr

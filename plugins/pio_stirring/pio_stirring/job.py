@@ -92,8 +92,8 @@ class Stirring(BackgroundJob):
         self.motor = self.devices.pwm(hardware.STIRRING)
         self.tachometer = self._open_tachometer(config)
         self.rpm_control = CLOSED_LOOP if self.tachometer is not None else OPEN_LOOP
-        for unit in (self.unit, "$broadcast"):
-            self.subscribe(job_topic(unit, self.experiment, self.job_name, PAUSE_REQUEST), self._on_pause_request)
+        self.subscribe([job_topic(unit, self.experiment, self.job_name, PAUSE_REQUEST) for unit in (self.unit, "$broadcast")],
+                       self._on_pause_request)
         self.timer = RepeatedTimer(self.control_interval_s, self._tick, run_immediately=True, name="stirring-control")
         self.logger.info("stirring at %g RPM (%s, feed-forward from the %s)", self.target_rpm,
                          self.rpm_control.replace("_", " "), self.curve.source)
