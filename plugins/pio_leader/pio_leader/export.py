@@ -2,9 +2,11 @@
 
 Streamed: rows leave the database in batches of Arrow record batches and are written into the
 zip entry at once, so memory stays flat whatever the size. On SQLite the rows go from the
-database to Arrow in C (the ADBC SQLite driver); on PostgreSQL (a server-side cursor), and
-without that driver, through the DB-API cursor. :mod:`.export_files` writes the files with
-arro3 (Arrow in Rust): pyarrow is not used, its import alone costs 30 to 40 MB of memory.
+database to Arrow in C (the ADBC SQLite driver), read ahead on a thread of their own without
+the GIL (:mod:`.export_stream`); on PostgreSQL (a server-side cursor), and without that driver,
+through the DB-API cursor. :mod:`.export_files` writes the files with arro3 (Arrow in Rust):
+pyarrow is not used, its import alone costs 30 to 40 MB of memory. So three threads share the
+cores: the database read, the CSV or Parquet writer, and (CSV) the deflate.
 ``manifest.json`` lists each dataset's file, columns (type and physical unit), row count and
 time range, and the filters used.
 """
@@ -275,16 +277,19 @@ def _record_batches(
             in_batch = ds.columns[leading:]
             batch_schema = schema(in_batch, [types[c] for c in in_batch])
             fixed_values = {c: v + CSV_TEXT_END if csv and v is not None else v for c, v in fixed.items()}
-            for columns in chunks:
-                n = len(columns[0])
-                by_name = dict(zip(fetched, columns, strict=True))
-                yield (
-                    prefix,
-                    RecordBatch.from_arrays(
-                        [by_name[c] if c in by_name else constant(fixed_values[c], n) for c in in_batch],
-                        schema=batch_schema,
-                    ),
-                )
+            try:
+                for columns in chunks:
+                    n = len(columns[0])
+                    by_name = dict(zip(fetched, columns, strict=True))
+                    yield (
+                        prefix,
+                        RecordBatch.from_arrays(
+                            [by_name[c] if c in by_name else constant(fixed_values[c], n) for c in in_batch],
+                            schema=batch_schema,
+                        ),
+                    )
+            finally:
+                chunks.close()  # its statement (and reading thread) before the connection, if stopped early
     finally:
         if adbc is not None:
             adbc.close()

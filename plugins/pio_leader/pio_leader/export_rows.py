@@ -4,15 +4,17 @@ server-side cursor)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import peewee
 
 from .export_files import arrow_type
+from .export_stream import read_ahead
 from .storage import is_postgres, quote
 
-CHUNK_ROWS = 4096  # rows per batch: memory, not speed, decides (ADBC and the writers hold a few)
+CHUNK_ROWS = 4096  # rows per batch: memory, not speed, decides (the writers hold a few)
+ADBC_BATCH_ROWS = 8192  # each batch read hands the GIL to the reading thread once: fewer, larger
 CACHE_KIB = -512  # SQLite's cache_size in KiB (negative): one pass over the rows gains nothing from more
 
 
@@ -47,33 +49,29 @@ class _ADBC:
 
 def adbc_fetch(
     adbc: _ADBC, sql: str, params: list[Any], fetched: list[str], types: list[Any]
-) -> Iterator[list[Any]]:
+) -> Generator[list[Any], None, None]:
     """Arrow columns of each batch. ADBC infers each column's type from the first batch and refuses a
     later value of another type (a column NULL in its first rows, text later): a first row of typed
     constants pins the types, and is dropped."""
     import adbc_driver_manager
-    from arro3.core import Array, DataType, RecordBatch, RecordBatchReader
+    from arro3.core import Array, DataType, RecordBatch
 
     pins = ", ".join(f"{_PIN.get(t, chr(39) * 2)} AS {quote(c)}" for c, t in zip(fetched, types, strict=True))
     arrow_types = [arrow_type(t) for t in types]
     statement = adbc_driver_manager.AdbcStatement(adbc.connection)
-    reader: Any = None
+    stream: Any = None
+    batches: Generator[Any, None, None] | None = None
     try:
-        statement.set_options(**{"adbc.sqlite.query.batch_rows": str(CHUNK_ROWS)})
+        statement.set_options(**{"adbc.sqlite.query.batch_rows": str(ADBC_BATCH_ROWS)})
         # UNION ALL yields its arms in order; the second is ordered by the table's clustered key
         statement.set_sql_query(f"SELECT {pins} UNION ALL SELECT * FROM ({sql})")
         statement.bind(
             RecordBatch.from_pydict({str(i): Array([p], DataType.string()) for i, p in enumerate(params)})
         )
         stream, _ = statement.execute_query()
-        reader = RecordBatchReader.from_stream(stream)
-        del stream
+        batches = read_ahead(stream.address)  # the database is read on another core meanwhile
         first = True
-        while True:
-            try:
-                batch = reader.read_next_batch()
-            except StopIteration:
-                break
+        for batch in batches:
             if first:
                 batch, first = batch.slice(1, batch.num_rows - 1), False
             if batch.num_rows:
@@ -82,7 +80,10 @@ def adbc_fetch(
                     for col, t in zip(batch.columns, arrow_types, strict=True)
                 ]
     finally:
-        reader = None  # the stream goes before its statement: closing a statement under a live stream crashes
+        if batches is not None:
+            batches.close()  # waits for the reading thread
+        if stream is not None:
+            stream.release()  # before its statement: closing a statement under a live stream crashes
         statement.close()
 
 
@@ -91,7 +92,7 @@ _PIN = {"float64": "0.0", "int64": "0", "bool": "0"}
 
 def dbapi_fetch(
     db: peewee.Database, sql: str, params: list[Any], name: str, types: list[Any]
-) -> Iterator[list[Any]]:
+) -> Generator[list[Any], None, None]:
     from arro3.core import Array
 
     arrow_types = [arrow_type(t) for t in types]

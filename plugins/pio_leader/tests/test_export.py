@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
+import shutil
+import subprocess
+import sys
+import threading
 import zipfile
 
 import pytest
@@ -101,6 +106,15 @@ def _read_back(path, fmt):
     return manifest, tables
 
 
+def _assert_valid_zip(path):
+    """Every entry's CRC checked by zipfile, and by Info-ZIP's unzip where it is installed."""
+    with zipfile.ZipFile(path) as zf:
+        assert zf.testzip() is None
+    if shutil.which("unzip"):
+        result = subprocess.run(["unzip", "-t", str(path)], capture_output=True, text=True)
+        assert result.returncode == 0 and "No errors detected" in result.stdout, result.stdout + result.stderr
+
+
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_what_is_exported_reads_back_equal(make_leader, broker, db_url, tmp_path, fmt):
     make_leader(broker.port, db_url)
@@ -112,6 +126,7 @@ def test_what_is_exported_reads_back_equal(make_leader, broker, db_url, tmp_path
         ["--experiment", "exp1", "--datasets", "od_readings,growth_rates", "--format", fmt, "-o", str(out)],
     )
     assert result.exit_code == 0, result.output
+    _assert_valid_zip(out)
     manifest, tables = _read_back(out, fmt)
     od = manifest["datasets"][0]
     assert (od["name"], od["rows"], od["time_range"]) == (
@@ -221,6 +236,7 @@ def test_texts_of_every_kind_over_many_batches_and_units_read_back_equal(make_le
         export, ["--experiment", "exp1", "--datasets", "od_readings", "--format", fmt, "-o", str(out)]
     )
     assert result.exit_code == 0, result.output
+    _assert_valid_zip(out)
     manifest, tables = _read_back(out, fmt)
     assert manifest["datasets"][0]["rows"] == 27_000
     assert [tuple(r.values()) for r in tables["od_readings"].to_pylist()] == [tuple(r.values()) for r in rows]
@@ -247,3 +263,86 @@ def test_notes_with_and_without_a_unit_are_all_exported(make_leader, broker, tmp
         [("whole experiment: added antifoam", None), ("u2 looks cloudy", "u2"), ('and, "again"', None)]
     )
     assert manifest["datasets"][0]["rows"] == 3
+
+
+def _export_threads():
+    return [t.name for t in threading.enumerate() if t.name.startswith("export-")]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_an_export_stopped_midway_stops_its_threads_and_the_next_export_is_whole(
+    make_leader, broker, tmp_path, monkeypatch, fmt
+):
+    """Stopped while the database is still being read on its own thread (here by the progress
+    callback failing after the first batch): the error reaches the caller, no export thread is
+    left, every statement is closed before its connection, and the next export is complete."""
+    from pio_leader.export import datasets, export_experiment
+
+    make_leader(broker.port)
+    db, table_sets = open_leader_database()
+    rows = [
+        {
+            "experiment": "exp1",
+            "pioreactor_unit": "u1",
+            "timestamp": f"2026-11-24T10:00:00.{i:06d}Z",
+            "channel": "2",
+            "od_reading": i / 3,
+            "angle": "90",
+            "ir_led_intensity": 80.0,
+            "calibrated": 0,
+            "calibration_name": None,
+        }
+        for i in range(60_000)  # several batches of the database reader
+    ]
+    for start in range(0, len(rows), 5000):
+        streams.ODReading.insert_many(rows[start : start + 5000]).execute()
+    unraisable = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    od = datasets(table_sets)["od_readings"]
+
+    def fail(rows_done: int) -> None:
+        raise OSError("disk full (simulated)")
+
+    with pytest.raises(OSError, match="disk full"):
+        export_experiment(db, [od], "exp1", tmp_path / "stopped.zip", fmt=fmt, progress=fail)
+    gc.collect()
+    assert _export_threads() == [] and unraisable == []
+
+    manifest = export_experiment(db, [od], "exp1", tmp_path / "whole.zip", fmt=fmt)
+    assert manifest["datasets"][0]["rows"] == 60_000
+    _, tables = _read_back(tmp_path / "whole.zip", fmt)
+    assert tables["od_readings"].column("od_reading").to_pylist() == [r["od_reading"] for r in rows]
+    assert _export_threads() == []
+
+
+def test_a_database_error_while_reading_ahead_reaches_the_reader(tmp_path):
+    """The Arrow stream read on its own thread: its error (here ADBC refusing text in a column it
+    took for integers from its first batch) is raised in the consuming thread, and the reading
+    thread is gone."""
+    import sqlite3
+
+    adbc_driver_manager = pytest.importorskip("adbc_driver_manager")
+    adbc_driver_sqlite = pytest.importorskip("adbc_driver_sqlite")
+    from pio_leader.export_stream import StreamError, read_ahead
+
+    path = tmp_path / "mixed.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE t (a TEXT)")
+        conn.executemany("INSERT INTO t VALUES (?)", [(None,)] * 100 + [("text",)] * 10)
+    database = adbc_driver_sqlite.connect(str(path))
+    connection = adbc_driver_manager.AdbcConnection(database)
+    statement = adbc_driver_manager.AdbcStatement(connection)
+    statement.set_options(**{"adbc.sqlite.query.batch_rows": "10"})
+    statement.set_sql_query("SELECT a FROM t")
+    stream, _ = statement.execute_query()
+    batches = read_ahead(stream.address)
+    seen = 0
+    with pytest.raises(StreamError, match="(?i)type"):
+        for batch in batches:
+            seen += batch.num_rows
+    batches.close()
+    assert seen == 100 and _export_threads() == []
+    stream.release()
+    statement.close()
+    connection.close()
+    database.close()
