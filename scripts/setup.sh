@@ -25,10 +25,22 @@ if [[ ${#apt_packages[@]} -gt 0 ]]; then
   if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || true; fi
 fi
 
-PY="${PYTHON:-python3}"
+# The distribution's Python when it is recent enough: it is what a Raspberry Pi runs (Raspberry Pi
+# OS is Debian), and Debian builds it with PGO and LTO, which starts a job ~25 % faster than a
+# plain source build (pyenv's default). PYTHON=... chooses another.
+py_ok() { "$1" -c 'import sys, venv, sqlite3; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; }
+if [[ -n "${PYTHON:-}" ]]; then PY="$PYTHON"
+elif py_ok /usr/bin/python3; then PY=/usr/bin/python3
+else PY=python3
+fi
 if [[ ! -x .venv/bin/python ]]; then
-  echo "==> creating the virtual environment .venv"
-  "$PY" -m venv .venv
+  echo "==> creating the virtual environment .venv ($("$PY" -V 2>&1), $PY)"
+  if ! "$PY" -m venv .venv; then
+    rm -rf .venv
+    [[ "$PY" == python3 ]] && exit 1
+    echo "==> $PY cannot make a virtual environment; using python3 from PATH"
+    python3 -m venv .venv
+  fi
 fi
 VPY=.venv/bin/python
 digest="$(cat pyproject.toml requirements-test.txt plugins/*/pyproject.toml 2>/dev/null | sha1sum | cut -c1-12)"
