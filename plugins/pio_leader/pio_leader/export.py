@@ -18,7 +18,7 @@ import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import click
 import peewee
@@ -261,38 +261,50 @@ def _record_batches(
             constant_arrays[key] = Array([value] * n, arrow_type("string"))
         return constant_arrays[key]
 
+    partitions = list(_partitions(db, ds, csv, experiment, start, end, units))
+    queries = [(sql, params, fetched, [types[c] for c in fetched]) for _, fetched, sql, params in partitions]
+    layouts = [_layout(ds, csv, fixed) for fixed, _, _, _ in partitions]
     adbc = adbc_connection(db)
+    chunks = adbc_fetch(adbc, queries) if adbc is not None else dbapi_fetch(db, queries, ds.name)
     try:
-        for fixed, fetched, sql, params in _partitions(db, ds, csv, experiment, start, end, units):
-            fetched_types = [types[c] for c in fetched]
-            chunks = (
-                adbc_fetch(adbc, sql, params, fetched, fetched_types)
-                if adbc is not None
-                else dbapi_fetch(db, sql, params, ds.name, fetched_types)
+        for number, columns in chunks:
+            layout, n = layouts[number], len(columns[0])
+            by_name = dict(zip(partitions[number][1], columns, strict=True))
+            yield (
+                layout.prefix,
+                RecordBatch.from_arrays(
+                    [
+                        by_name[c] if c in by_name else constant(layout.constants[c], n)
+                        for c in layout.columns
+                    ],
+                    schema=layout.schema,
+                ),
             )
-            leading = 0
-            while csv and leading < len(ds.columns) and ds.columns[leading] in fixed:
-                leading += 1
-            prefix = "".join(_csv_constant(fixed[c]) + "," for c in ds.columns[:leading]).encode()
-            in_batch = ds.columns[leading:]
-            batch_schema = schema(in_batch, [types[c] for c in in_batch])
-            fixed_values = {c: v + CSV_TEXT_END if csv and v is not None else v for c, v in fixed.items()}
-            try:
-                for columns in chunks:
-                    n = len(columns[0])
-                    by_name = dict(zip(fetched, columns, strict=True))
-                    yield (
-                        prefix,
-                        RecordBatch.from_arrays(
-                            [by_name[c] if c in by_name else constant(fixed_values[c], n) for c in in_batch],
-                            schema=batch_schema,
-                        ),
-                    )
-            finally:
-                chunks.close()  # its statement (and reading thread) before the connection, if stopped early
     finally:
+        chunks.close()  # its statements (and reading thread) before the connection, if stopped early
         if adbc is not None:
             adbc.close()
+
+
+class _Layout(NamedTuple):
+    prefix: bytes  # CSV: the leading constant columns, in front of each line
+    columns: list[str]  # the batch's
+    schema: Any
+    constants: dict[str, str | None]  # the partition's constant columns (CSV: their text as fetched)
+
+
+def _layout(ds: Dataset, csv: bool, fixed: dict[str, str | None]) -> _Layout:
+    leading = 0
+    while csv and leading < len(ds.columns) and ds.columns[leading] in fixed:
+        leading += 1
+    types = dict(zip(ds.columns, ds.arrow_types, strict=True))
+    columns = ds.columns[leading:]
+    return _Layout(
+        "".join(_csv_constant(fixed[c]) + "," for c in ds.columns[:leading]).encode(),
+        columns,
+        schema(columns, [types[c] for c in columns]),
+        {c: v + CSV_TEXT_END if csv and v is not None else v for c, v in fixed.items()},
+    )
 
 
 def _csv_constant(value: str | None) -> str:

@@ -4,13 +4,13 @@ server-side cursor)."""
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from typing import Any
 
 import peewee
 
 from .export_files import arrow_type
-from .export_stream import read_ahead
+from .export_stream import read_ahead, stream_batches
 from .storage import is_postgres, quote
 
 CHUNK_ROWS = 4096  # rows per batch: memory, not speed, decides (the writers hold a few)
@@ -47,20 +47,33 @@ class _ADBC:
         self.database.close()
 
 
-def adbc_fetch(
-    adbc: _ADBC, sql: str, params: list[Any], fetched: list[str], types: list[Any]
+Query = tuple[str, list[Any], list[str], list[str]]  # SQL, its parameters, the columns, their types
+
+
+def adbc_fetch(adbc: _ADBC, queries: Sequence[Query]) -> Generator[tuple[int, list[Any]], None, None]:
+    """(query number, Arrow columns) of each batch of each query in turn, read ahead on another
+    thread (the queries run one after the other there, without waiting for the batches' taker)."""
+    return read_ahead(_adbc_batches(adbc, queries))
+
+
+def _adbc_batches(adbc: _ADBC, queries: Sequence[Query]) -> Generator[tuple[int, list[Any]], None, None]:
+    for number, (sql, params, fetched, types) in enumerate(queries):
+        for columns in _adbc_query(adbc, sql, params, fetched, types):
+            yield number, columns
+
+
+def _adbc_query(
+    adbc: _ADBC, sql: str, params: list[Any], fetched: list[str], types: list[str]
 ) -> Generator[list[Any], None, None]:
-    """Arrow columns of each batch. ADBC infers each column's type from the first batch and refuses a
-    later value of another type (a column NULL in its first rows, text later): a first row of typed
-    constants pins the types, and is dropped."""
+    """ADBC infers each column's type from the first batch and refuses a later value of another
+    type (a column NULL in its first rows, text later): a first row of typed constants pins the
+    types, and is dropped."""
     import adbc_driver_manager
     from arro3.core import Array, DataType, RecordBatch
 
     pins = ", ".join(f"{_PIN.get(t, chr(39) * 2)} AS {quote(c)}" for c, t in zip(fetched, types, strict=True))
     arrow_types = [arrow_type(t) for t in types]
     statement = adbc_driver_manager.AdbcStatement(adbc.connection)
-    stream: Any = None
-    batches: Generator[Any, None, None] | None = None
     try:
         statement.set_options(**{"adbc.sqlite.query.batch_rows": str(ADBC_BATCH_ROWS)})
         # UNION ALL yields its arms in order; the second is ordered by the table's clustered key
@@ -69,21 +82,19 @@ def adbc_fetch(
             RecordBatch.from_pydict({str(i): Array([p], DataType.string()) for i, p in enumerate(params)})
         )
         stream, _ = statement.execute_query()
-        batches = read_ahead(stream.address)  # the database is read on another core meanwhile
-        first = True
-        for batch in batches:
-            if first:
-                batch, first = batch.slice(1, batch.num_rows - 1), False
-            if batch.num_rows:
-                yield [
-                    col if col.type == t else col.cast(t)
-                    for col, t in zip(batch.columns, arrow_types, strict=True)
-                ]
-    finally:
-        if batches is not None:
-            batches.close()  # waits for the reading thread
-        if stream is not None:
+        try:
+            first = True
+            for batch in stream_batches(stream.address):
+                if first:
+                    batch, first = batch.slice(1, batch.num_rows - 1), False
+                if batch.num_rows:
+                    yield [
+                        col if col.type == t else col.cast(t)
+                        for col, t in zip(batch.columns, arrow_types, strict=True)
+                    ]
+        finally:
             stream.release()  # before its statement: closing a statement under a live stream crashes
+    finally:
         statement.close()
 
 
@@ -91,13 +102,16 @@ _PIN = {"float64": "0.0", "int64": "0", "bool": "0"}
 
 
 def dbapi_fetch(
-    db: peewee.Database, sql: str, params: list[Any], name: str, types: list[Any]
-) -> Generator[list[Any], None, None]:
+    db: peewee.Database, queries: Sequence[Query], name: str
+) -> Generator[tuple[int, list[Any]], None, None]:
+    """(query number, Arrow columns) of each batch of each query in turn, through the DB-API cursor."""
     from arro3.core import Array
 
-    arrow_types = [arrow_type(t) for t in types]
-    for rows in _fetch_rows(db, sql, params, name):
-        yield [Array(list(col), t) for col, t in zip(zip(*rows, strict=True), arrow_types, strict=True)]
+    for number, (sql, params, _, types) in enumerate(queries):
+        arrow_types = [arrow_type(t) for t in types]
+        for rows in _fetch_rows(db, sql, params, name):
+            columns = zip(*rows, strict=True)
+            yield number, [Array(list(col), t) for col, t in zip(columns, arrow_types, strict=True)]
 
 
 def _fetch_rows(

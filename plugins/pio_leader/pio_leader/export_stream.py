@@ -1,24 +1,29 @@
-"""An Arrow C stream (ADBC's) read ahead on a thread of its own, without the GIL.
+"""Reading the database on a thread of its own: Arrow C streams (ADBC's) read without the GIL.
 
 arro3's ``RecordBatchReader.read_next_batch`` holds the GIL while the driver makes the next batch,
 and on SQLite making the batches is the whole query: 1.1 to 1.4 s of CPU for 1,000,000 OD rows,
-during which no other thread of the export could run. Here the stream's ``get_next`` is called
-through ctypes, which releases the GIL around a foreign call: the database is read on one core
-while the batches already read are formatted and compressed on the other.
+during which no other thread of the export could run. :func:`stream_batches` calls the stream's
+``get_next`` through ctypes instead, which releases the GIL around a foreign call (ADBC's
+``execute_query`` releases it too), and :func:`read_ahead` runs the whole reading, query after
+query, on another thread: the database is read on one core while the batches already read are
+formatted and compressed on the other.
 
-The batches reach arro3 through the Arrow PyCapsule interface (zero-copy): the array is moved out
-of its capsule by the import, the schema only borrowed, so it is released here at the end.
+The batches reach arro3 through the Arrow PyCapsule interface (zero-copy): the import moves the
+array out of its capsule and only borrows the schema, which is released here at the stream's end.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import queue
 import threading
 from collections.abc import Generator
-from typing import Any
+from typing import Any, TypeVar
 
 READ_AHEAD_BATCHES = 2  # batches read but not yet taken: memory, not speed, decides
+
+T = TypeVar("T")
 
 _release_fn = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 
@@ -66,11 +71,10 @@ class StreamError(RuntimeError):
     pass
 
 
-def read_ahead(stream_address: int, depth: int = READ_AHEAD_BATCHES) -> Generator[Any, None, None]:
-    """The stream's record batches (arro3), read ahead on another thread, at most ``depth`` ahead.
+def stream_batches(stream_address: int) -> Generator[Any, None, None]:
+    """The record batches (arro3) of an Arrow C stream, each made with the GIL released.
 
-    The stream stays its owner's (it is neither moved nor released here): the owner releases it
-    once this generator is closed (which waits for the reading thread).
+    The stream stays its owner's: neither moved nor released here.
     """
     from arro3.core import RecordBatch
 
@@ -78,53 +82,65 @@ def read_ahead(stream_address: int, depth: int = READ_AHEAD_BATCHES) -> Generato
     schema = _Schema()
     if stream.get_schema(stream_address, ctypes.addressof(schema)):
         raise StreamError(_last_error(stream, stream_address))
-    schema_capsule = _capsule(schema, _SCHEMA)
-    arrays: queue.Queue[_Array | BaseException | None] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    reader = threading.Thread(
-        target=_read, args=(stream, stream_address, arrays, stop), name="export-read", daemon=True
-    )
-    reader.start()
     try:
-        while (array := arrays.get()) is not None:
-            if isinstance(array, BaseException):
-                raise array
+        schema_capsule = _capsule(schema, _SCHEMA)
+        while True:
+            array = _Array()
+            if stream.get_next(stream_address, ctypes.addressof(array)):  # ctypes: GIL released
+                raise StreamError(_last_error(stream, stream_address))
+            if not array.release:  # a released array marks the end of the stream
+                return
             try:
                 batch = RecordBatch.from_arrow_pycapsule(schema_capsule, _capsule(array, _ARRAY))
             finally:
                 _release(array)  # the import moved it out (then a no-op), unless it failed
             yield batch
     finally:
-        stop.set()
-        while reader.is_alive() or not arrays.empty():  # unblock the reader, free what it read
-            try:
-                left = arrays.get(timeout=0.05)
-            except queue.Empty:
-                continue
-            if isinstance(left, _Array):
-                _release(left)
-        reader.join()
         schema.release(ctypes.addressof(schema))
 
 
-def _read(
-    stream: _Stream,
-    address: int,
-    arrays: queue.Queue[_Array | BaseException | None],
-    stop: threading.Event,
-) -> None:
+def read_ahead(items: Generator[T, None, None], depth: int = READ_AHEAD_BATCHES) -> Generator[T, None, None]:
+    """The items of a generator made on another thread, at most ``depth`` ahead of the taker.
+
+    The generator runs, and is closed (its ``finally`` blocks: statements and streams), on that
+    thread; its error is raised here. Closing this generator stops the thread and waits for it.
+    """
+    made: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    thread = threading.Thread(target=_make, args=(items, made, stop), name="export-read", daemon=True)
+    thread.start()
     try:
-        while not stop.is_set():
-            array = _Array()
-            if stream.get_next(address, ctypes.addressof(array)):  # ctypes: the GIL is released
-                arrays.put(StreamError(_last_error(stream, address)))
+        while (item := made.get()) is not _END:
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # let a blocked put through, so that the thread sees the stop
+            with contextlib.suppress(queue.Empty):
+                made.get(timeout=0.05)
+        thread.join()
+
+
+_END = object()
+
+
+class _Failure:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+def _make(items: Generator[Any, None, None], made: queue.Queue[Any], stop: threading.Event) -> None:
+    try:
+        for item in items:
+            made.put(item)
+            if stop.is_set():
                 return
-            if not array.release:  # a released array marks the end of the stream
-                arrays.put(None)
-                return
-            arrays.put(array)
-    except BaseException as e:  # noqa: BLE001 - raised in the consuming thread
-        arrays.put(e)
+        made.put(_END)
+    except BaseException as e:  # noqa: BLE001 - raised in the taking thread
+        made.put(_Failure(e))
+    finally:
+        items.close()
 
 
 def _last_error(stream: _Stream, address: int) -> str:

@@ -317,13 +317,13 @@ def test_an_export_stopped_midway_stops_its_threads_and_the_next_export_is_whole
 
 def test_a_database_error_while_reading_ahead_reaches_the_reader(tmp_path):
     """The Arrow stream read on its own thread: its error (here ADBC refusing text in a column it
-    took for integers from its first batch) is raised in the consuming thread, and the reading
-    thread is gone."""
+    took for integers from its first batch) is raised in the taking thread, the batches before it
+    arrive whole, and the reading thread is gone."""
     import sqlite3
 
     adbc_driver_manager = pytest.importorskip("adbc_driver_manager")
     adbc_driver_sqlite = pytest.importorskip("adbc_driver_sqlite")
-    from pio_leader.export_stream import StreamError, read_ahead
+    from pio_leader.export_stream import StreamError, read_ahead, stream_batches
 
     path = tmp_path / "mixed.sqlite"
     with sqlite3.connect(path) as conn:
@@ -331,18 +331,26 @@ def test_a_database_error_while_reading_ahead_reaches_the_reader(tmp_path):
         conn.executemany("INSERT INTO t VALUES (?)", [(None,)] * 100 + [("text",)] * 10)
     database = adbc_driver_sqlite.connect(str(path))
     connection = adbc_driver_manager.AdbcConnection(database)
-    statement = adbc_driver_manager.AdbcStatement(connection)
-    statement.set_options(**{"adbc.sqlite.query.batch_rows": "10"})
-    statement.set_sql_query("SELECT a FROM t")
-    stream, _ = statement.execute_query()
-    batches = read_ahead(stream.address)
+
+    def batches():  # runs on the reading thread, statement and all
+        statement = adbc_driver_manager.AdbcStatement(connection)
+        try:
+            statement.set_options(**{"adbc.sqlite.query.batch_rows": "10"})
+            statement.set_sql_query("SELECT a FROM t")
+            stream, _ = statement.execute_query()
+            try:
+                yield from stream_batches(stream.address)
+            finally:
+                stream.release()
+        finally:
+            statement.close()
+
     seen = 0
+    taken = read_ahead(batches())
     with pytest.raises(StreamError, match="(?i)type"):
-        for batch in batches:
+        for batch in taken:
             seen += batch.num_rows
-    batches.close()
+    taken.close()
     assert seen == 100 and _export_threads() == []
-    stream.release()
-    statement.close()
-    connection.close()
+    connection.close()  # refused while a statement is open
     database.close()
