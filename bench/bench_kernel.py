@@ -114,7 +114,9 @@ def main() -> None:
         (f"launch -> $state ready ({job})", f"{figures['ready']:.0f} ms", "210 ms", "<= 120 ms", figures["ready"] <= 120),
         (f"SIGINT -> exit ({job})", f"{figures['exit']:.0f} ms", "164 ms", "<= 50 ms", figures["exit"] <= 50),
     ]
-    print(f"python -c pass on this machine now: {base_med:.0f} ms (median of {RUNS})")
+    print(f"interpreter: {os.path.realpath(sys.executable)} (Python {sys.version.split()[0]}); "
+          "see docs/kernel.md, 'The interpreter'")
+    print(f"python -c pass on this machine now: {base_med:.0f} ms (median of {RUNS}); load average {os.getloadavg()[0]:.2f}")
     print(f"{'figure':<36}{'ours':>16}{'Pioreactor':>12}{'target':>11}  ")
     for name, ours, theirs, target, ok in rows:
         print(f"{name:<36}{ours:>16}{theirs:>12}{target:>11}  {'PASS' if ok else 'MISS'}")

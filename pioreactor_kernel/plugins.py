@@ -81,12 +81,13 @@ class PioPluginManager:
         self._defaults: dict[str, dict[str, str]] | None = None
         self._defaults_failed = False
         self._modules_before: set[str] = set()
+        self._loading = False
 
     # ---------------------------------------------------------------- discovery
     def load(self) -> PioPluginManager:
         if self.loaded:
             return self
-        self.loaded = True
+        self.loaded = self._loading = True
         self._modules_before = set(sys.modules)
         wanted, disabled = _selection()
         self.entry_points = _entry_points()
@@ -104,6 +105,7 @@ class PioPluginManager:
                 info.status = "disabled"
                 continue
             self._load_one(info, loader)
+        self._loading = False
         self._remember()
         return self
 
@@ -220,8 +222,9 @@ class PioPluginManager:
 
     def config_defaults(self) -> dict[str, dict[str, str]]:
         """Every plugin's ``config_defaults``, merged in registration order (later plugins override)."""
-        if self._defaults is None:
+        if self._defaults is None or self._loading:  # asked while loading (a plugin reading config): not final
             merged: dict[str, dict[str, str]] = {}
+            self._defaults_failed = False
             for impl in self.pm.hook.config_defaults.get_hookimpls():
                 try:
                     result: Mapping[str, Mapping[str, Any]] = impl.function() or {}  # type: ignore[assignment]

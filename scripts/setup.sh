@@ -27,7 +27,7 @@ fi
 
 # The distribution's Python when it is recent enough: it is what a Raspberry Pi runs (Raspberry Pi
 # OS is Debian), and Debian builds it with PGO and LTO, which starts a job ~25 % faster than a
-# plain source build (pyenv's default). PYTHON=... chooses another.
+# plain --enable-shared source build such as pyenv's (docs/kernel.md). PYTHON=... chooses another.
 py_ok() { "$1" -c 'import sys, venv, sqlite3; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; }
 if [[ -n "${PYTHON:-}" ]]; then PY="$PYTHON"
 elif py_ok /usr/bin/python3; then PY=/usr/bin/python3
