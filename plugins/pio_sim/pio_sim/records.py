@@ -9,10 +9,18 @@ one generic ``__init__``: keyword arguments only, mutable defaults copied per in
 
 from __future__ import annotations
 
-import copy
 from typing import Any, ClassVar
 
 _MISSING = object()
+
+
+def _copied(value: Any) -> Any:
+    """A deep copy of nested dicts and lists (what records hold); anything else as it is."""
+    if isinstance(value, dict):
+        return {k: _copied(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copied(v) for v in value]
+    return value
 
 
 class Record:
@@ -33,7 +41,7 @@ class Record:
                 if value is _MISSING:
                     raise TypeError(f"{type(self).__name__}: missing {name!r}")
                 if isinstance(value, dict | list):
-                    value = copy.copy(value)
+                    value = value.copy()
             object.__setattr__(self, name, value)
         if values:
             raise TypeError(f"{type(self).__name__}: unknown field(s) {', '.join(sorted(values))}")
@@ -44,7 +52,7 @@ class Record:
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a dict (containers copied, as ``dataclasses.asdict`` does)."""
-        return {n: copy.deepcopy(v) if isinstance(v, dict | list) else v for n, v in self._items()}
+        return {n: _copied(v) for n, v in self._items()}
 
     def _items(self) -> list[tuple[str, Any]]:
         return [(n, getattr(self, n)) for n in self._fields]
