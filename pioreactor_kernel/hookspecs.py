@@ -132,6 +132,21 @@ def register_tables(register: Callable[..., None]) -> None:
 
 
 @hookspec
+def register_services(register: Callable[..., None]) -> None:
+    """Offer functions and classes that other plugins use by name, without importing this plugin.
+
+    :param register: call ``register(name, target, help="...")`` with ``target``
+        ``"module:attribute"``. Names are dotted, the offering plugin's noun first
+        (``leader.experiments``, ``cluster.inventory``); a name is a contract: keep its
+        signature, or register a new name.
+
+    A plugin uses one with :func:`pioreactor_kernel.services.service` (which imports the target
+    on first use) and can test for it with ``has_service``: the plugin that offers it may be
+    absent, or replaced by another that registers the same name.
+    """
+
+
+@hookspec
 def job_started(job: BackgroundJob) -> None:
     """Called in the job's own process once ``job`` has reached ``ready`` for the first time.
 

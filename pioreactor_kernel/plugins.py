@@ -33,7 +33,8 @@ ENTRY_POINT_GROUP = "pioreactor.plugins"
 LOAD_ENV = "PIO_LOAD_PLUGINS"
 DISABLE_ENV = "PIO_DISABLE_PLUGINS"
 ESSENTIAL_PLUGINS = ("kernel_commands",)
-REGISTRATION_HOOKS = ("register_jobs", "register_automations", "register_hardware", "register_ui", "register_tables")
+REGISTRATION_HOOKS = ("register_jobs", "register_automations", "register_hardware", "register_ui", "register_tables",
+                      "register_services")
 
 hookimpl = pluggy.HookimplMarker("pioreactor")
 logger = logging.getLogger("pioreactor.plugins")
@@ -74,7 +75,7 @@ class PioPluginManager:
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
         self.registrations: dict[str, dict[Any, Registration]] = {
-            "job": {}, "automation": {}, "hardware": {}, "ui": {}, "tables": {},
+            "job": {}, "automation": {}, "hardware": {}, "ui": {}, "tables": {}, "service": {},
         }
         self.loaded = False
         self.entry_points: list[tuple[str, str, str | None, str | None]] = []  # (name, value, dist, version)
@@ -190,7 +191,7 @@ class PioPluginManager:
 
     def _registrar(self, hook_name: str, plugin: str) -> Callable[..., None]:
         kind = {"register_jobs": "job", "register_automations": "automation", "register_hardware": "hardware",
-                "register_ui": "ui", "register_tables": "tables"}[hook_name]
+                "register_ui": "ui", "register_tables": "tables", "register_services": "service"}[hook_name]
         table = self.registrations[kind]
 
         def register(*args: Any, help: str = "", **extra: Any) -> None:  # noqa: A002 - click's word
@@ -331,5 +332,8 @@ def plugin_manager() -> PioPluginManager:
 def reset_plugin_manager() -> None:
     """Forget the loaded plugins (tests; after installing a plugin in-process)."""
     global _manager
+    from . import services
+
     _manager = None
     reset_snapshot()
+    services.reset()

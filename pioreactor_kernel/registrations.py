@@ -28,14 +28,14 @@ from pathlib import Path
 from types import MappingProxyType, ModuleType
 from typing import Any, NamedTuple
 
-KINDS = ("job", "automation", "hardware", "ui", "tables")
+KINDS = ("job", "automation", "hardware", "ui", "tables", "service")
 OBSERVER_HOOKS = ("job_started", "job_stopped")
 
 
 class Registration(NamedTuple):
     """One thing a plugin registered: a job, automation, backend, table set or UI spec."""
 
-    kind: str  # the hook's noun: job, automation, hardware, ui, tables
+    kind: str  # the hook's noun: job, automation, hardware, ui, tables, service
     name: str
     target: Any  # usually "module:attribute"
     plugin: str

@@ -166,6 +166,26 @@ def test_hook_register_tables(unit):
     assert plugin_manager().registrations["tables"]["ph_readings"].target == "tables_impl:tables"
 
 
+def test_hook_register_services(unit):
+    from pioreactor_kernel.services import ServiceUnavailable, has_service, service
+
+    (unit.plugins_dir / "greeter.py").write_text(
+        "from pioreactor_kernel.plugins import hookimpl\n"
+        "def greet(name):\n    return f'hello {name}'\n"
+        "@hookimpl\ndef register_services(register):\n"
+        "    register('greeter.greet', 'pio_local_plugin_greeter:greet', help='Say hello')\n"
+    )
+    assert has_service("greeter.greet") and not has_service("greeter.wave")
+    assert service("greeter.greet")("pH probe") == "hello pH probe"
+    with pytest.raises(ServiceUnavailable, match=r"'greeter.wave' \(offered: .*greeter.greet"):
+        service("greeter.wave")
+    # another process finds it in the start-up index (the file plugin's module loads on use)
+    code = ("from pioreactor_kernel.services import service\nfrom pioreactor_kernel.registrations import plugin_registry\n"
+            "print(type(plugin_registry()).__name__, service('greeter.greet')('you'))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.stdout.strip() == "PluginSnapshot hello you", r.stderr
+
+
 def test_hook_job_started(unit, with_test_plugins):
     from pio_testplugin import plugin as test_plugin
     from pio_testplugin.job import Counter
