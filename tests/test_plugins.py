@@ -182,8 +182,9 @@ def test_hook_register_services(unit):
     # another process finds it in the start-up index (the file plugin's module loads on use)
     code = ("from pioreactor_kernel.services import service\nfrom pioreactor_kernel.registrations import plugin_registry\n"
             "print(type(plugin_registry()).__name__, service('greeter.greet')('you'))")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert r.stdout.strip() == "PluginSnapshot hello you", r.stderr
+    first, second = (subprocess.run([sys.executable, "-c", code], capture_output=True, text=True) for _ in range(2))
+    assert first.stdout.strip() == "PioPluginManager hello you", first.stderr  # writes this sys.path's index
+    assert second.stdout.strip() == "PluginSnapshot hello you", second.stderr
 
 
 def test_hook_job_started(unit, with_test_plugins):
