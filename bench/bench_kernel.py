@@ -28,6 +28,7 @@ from pioreactor_kernel.testing import Recorder, running_broker, unit_env, wait_f
 ROOT = Path(__file__).resolve().parents[1]
 PIO = str(Path(sys.executable).with_name("pio"))
 RUNS = int(os.environ.get("BENCH_RUNS", "25"))
+JOB_RUNS = int(os.environ.get("BENCH_JOB_RUNS", "20"))  # job starts: their medians move more than the CLI's
 CONFIG_INI = """\
 [cluster]
 leader_name = leader
@@ -51,7 +52,7 @@ def _median_ms(argv: list[str], env: dict[str, str], runs: int = RUNS) -> tuple[
     return statistics.median(times), min(times)
 
 
-def _job_figures(job: str, env: dict[str, str], port: int, unit: str, runs: int = 10) -> dict[str, float]:
+def _job_figures(job: str, env: dict[str, str], port: int, unit: str, runs: int = JOB_RUNS) -> dict[str, float]:
     rec = Recorder(port, f"pioreactor/{unit}/+/{job}/$state")
     topic = f"pioreactor/{unit}/exp1/{job}/$state"
     ready_ms, exit_ms, rss_mb = [], [], []
@@ -72,7 +73,9 @@ def _job_figures(job: str, env: dict[str, str], port: int, unit: str, runs: int 
         exit_ms.append((time.perf_counter() - t1) * 1000)
         assert proc.returncode == 0, proc.stderr.read().decode()
     rec.close()
-    return {"ready": statistics.median(ready_ms), "exit": statistics.median(exit_ms), "rss": max(rss_mb)}
+    p25, _, p75 = statistics.quantiles(ready_ms, n=4)
+    return {"ready": statistics.median(ready_ms), "ready_p25": p25, "ready_p75": p75,
+            "exit": statistics.median(exit_ms), "rss": max(rss_mb)}
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -111,15 +114,17 @@ def main() -> None:
         ("pio --help, median (min)", f"{help_med:.0f} ms ({help_min:.0f})", "130 ms", "<= 65 ms", help_med <= 65),
         ("pio version, median (min)", f"{ver_med:.0f} ms ({ver_min:.0f})", "55 ms", "<= 35 ms", ver_med <= 35),
         (f"idle job ({job}) peak RSS", f"{figures['rss']:.1f} MB", "34 MB", "<= 25 MB", figures["rss"] <= 25),
-        (f"launch -> $state ready ({job})", f"{figures['ready']:.0f} ms", "210 ms", "<= 120 ms", figures["ready"] <= 120),
+        (f"launch -> $state ready ({job}), median (p25-p75)",
+         f"{figures['ready']:.0f} ms ({figures['ready_p25']:.0f}-{figures['ready_p75']:.0f})", "210 ms", "<= 120 ms",
+         figures["ready"] <= 120),
         (f"SIGINT -> exit ({job})", f"{figures['exit']:.0f} ms", "164 ms", "<= 50 ms", figures["exit"] <= 50),
     ]
     print(f"interpreter: {os.path.realpath(sys.executable)} (Python {sys.version.split()[0]}); "
           "see docs/kernel.md, 'The interpreter'")
     print(f"python -c pass on this machine now: {base_med:.0f} ms (median of {RUNS}); load average {os.getloadavg()[0]:.2f}")
-    print(f"{'figure':<36}{'ours':>16}{'Pioreactor':>12}{'target':>11}  ")
+    print(f"{'figure':<50}{'ours':>16}{'Pioreactor':>12}{'target':>11}  ")
     for name, ours, theirs, target, ok in rows:
-        print(f"{name:<36}{ours:>16}{theirs:>12}{target:>11}  {'PASS' if ok else 'MISS'}")
+        print(f"{name:<50}{ours:>16}{theirs:>12}{target:>11}  {'PASS' if ok else 'MISS'}")
 
 
 if __name__ == "__main__":
