@@ -6,7 +6,10 @@ tested without any backend distribution installed.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -82,13 +85,25 @@ def create(**kwargs):
 
 
 @pytest.fixture
-def hw_unit(tmp_path, monkeypatch):
+def unit_on_backend(tmp_path, monkeypatch):
+    """``with unit_on_backend(name, source) as directory``: a fresh unit on the single-file backend ``source``."""
+
+    @contextlib.contextmanager
+    def make(name: str, source: str) -> Iterator[Path]:
+        data = tmp_path / "hw"
+        (data / "plugins").mkdir(parents=True)
+        (data / "plugins" / f"{name}.py").write_text(source)
+        monkeypatch.delenv("PIO_LOAD_PLUGINS", raising=False)
+        with isolated_unit(tmp_path, monkeypatch, unit="hw", hardware={"backend": name}) as directory:
+            yield directory
+
+    return make
+
+
+@pytest.fixture
+def hw_unit(unit_on_backend):
     """A fresh unit on the ``fakehw`` backend; ``hw_unit.output(kind, channel)`` reads what was driven."""
-    data = tmp_path / "hw"
-    (data / "plugins").mkdir(parents=True)
-    (data / "plugins" / "fakehw.py").write_text(FAKE_BACKEND)
-    monkeypatch.delenv("PIO_LOAD_PLUGINS", raising=False)
-    with isolated_unit(tmp_path, monkeypatch, unit="hw", hardware={"backend": "fakehw"}) as directory:
+    with unit_on_backend("fakehw", FAKE_BACKEND) as directory:
         yield FakeUnit(directory)
 
 

@@ -6,7 +6,6 @@ import pytest
 
 from pioreactor_kernel import hardware
 from pioreactor_kernel.hardware.protocols import ADS1115_FULL_SCALES_V, AnalogInput, ProgrammableGainInput
-from pioreactor_kernel.hardware.testing import isolated_unit
 
 GAIN_BACKEND = """
 from pioreactor_kernel.plugins import hookimpl
@@ -55,12 +54,8 @@ def create(**kwargs):
 
 
 @pytest.fixture
-def gain_unit(tmp_path, monkeypatch):
-    data = tmp_path / "hw"
-    (data / "plugins").mkdir(parents=True)
-    (data / "plugins" / "gainhw.py").write_text(GAIN_BACKEND)
-    monkeypatch.delenv("PIO_LOAD_PLUGINS", raising=False)
-    with isolated_unit(tmp_path, monkeypatch, unit="hw", hardware={"backend": "gainhw"}) as directory:
+def gain_unit(unit_on_backend):
+    with unit_on_backend("gainhw", GAIN_BACKEND) as directory:
         yield directory
 
 
