@@ -3,6 +3,11 @@
 The current experiment is the retained ``pioreactor/latest_experiment/experiment`` topic (every
 unit reads it); the database keeps the experiments' records. An experiment first seen on the
 wire (data published under a name nobody created) is recorded too, so none goes unlisted.
+
+This module is pio-leader's ``leader.experiments`` service (see docs/leader-storage.md): its
+public functions, :class:`ExperimentInfo` and :class:`ExperimentError` are the contract. They
+read and write through the models bound by ``leader.database`` (``leader_database()``): call
+them inside ``with db.connection_context():`` of that database.
 """
 
 from __future__ import annotations
@@ -87,7 +92,9 @@ def create(name: str, description: str = "") -> ExperimentInfo:
     if name.startswith("$"):
         raise ExperimentError(f"experiment names cannot start with '$' ({name!r} is reserved for the wire)")
     created = current_utc_timestamp()
-    inserted = Experiment.insert(experiment=name, created_at=created, description=description).on_conflict_ignore().execute()
+    # the row count, not the last row id (which on SQLite is that of the connection's last insert anywhere)
+    inserted = (Experiment.insert(experiment=name, created_at=created, description=description)
+                .on_conflict_ignore().as_rowcount().execute())
     if not inserted and Experiment.get_or_none(Experiment.experiment == name) is not None:
         raise ExperimentError(f"experiment {name!r} already exists: `pio experiments switch {name}` makes it current")
     return ExperimentInfo(name, created, description)

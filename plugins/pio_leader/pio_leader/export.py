@@ -9,6 +9,10 @@ pyarrow is not used, its import alone costs 30 to 40 MB of memory. So three thre
 cores: the database read, the CSV or Parquet writer, and (CSV) the deflate.
 ``manifest.json`` lists each dataset's file, columns (type and physical unit), row count and
 time range, and the filters used.
+
+This module is pio-leader's ``leader.export`` service (see docs/leader-storage.md): other plugins
+get it with ``service("leader.export")`` and use :func:`datasets`, :func:`count_rows`,
+:func:`export_experiment` and :class:`Dataset`, whose signatures are the contract.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from .export_files import (
     zip_entry,
 )
 from .export_rows import CACHE_KIB, adbc_connection, adbc_fetch, dbapi_fetch
-from .storage import TableSet, quote
+from .storage import TableSet, load_table_sets, quote
 
 ARROW_TYPES = {
     "TEXT": "string",
@@ -66,10 +70,13 @@ class Dataset:
     nullable: dict[str, bool] = field(default_factory=dict)
 
 
-def datasets(table_sets: Sequence[TableSet]) -> dict[str, Dataset]:
-    """Every registered table with ``experiment`` and ``timestamp`` columns is an exportable dataset."""
+def datasets(table_sets: Sequence[TableSet] | None = None) -> dict[str, Dataset]:
+    """Every registered table with ``experiment`` and ``timestamp`` columns is an exportable dataset.
+
+    ``table_sets`` defaults to every registered table set.
+    """
     found = {}
-    for ts in table_sets:
+    for ts in load_table_sets() if table_sets is None else table_sets:
         for model in ts.models:
             fields = [f for f in model._meta.sorted_fields if not isinstance(f, peewee.AutoField)]
             names = [f.column_name for f in fields]
@@ -147,10 +154,11 @@ def count_rows(
     db: peewee.Database,
     ds: Dataset,
     experiment: str,
-    start: str | None,
-    end: str | None,
-    units: Sequence[str],
+    start: str | None = None,
+    end: str | None = None,
+    units: Sequence[str] = (),
 ) -> int:
+    """How many rows of ``ds`` :func:`export_experiment` would write with these filters."""
     where, params = _where(db, experiment, start, end, units)
     cursor = db.execute_sql(f"SELECT COUNT(*) FROM {quote(ds.name)} WHERE {where}", params)
     return int(cursor.fetchone()[0])

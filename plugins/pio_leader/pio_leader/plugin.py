@@ -23,6 +23,29 @@ def register_tables(register: Any) -> None:
 
 
 @hookimpl
+def register_services(register: Any) -> None:
+    """What other plugins use of pio-leader (docs/leader-storage.md, "Services"): the signatures are the contract."""
+    register(
+        "leader.database",
+        "pio_leader.storage:leader_database",
+        help="leader_database(tables=None, *, plugin='') -> LeaderDatabase(db, where, postgres): "
+        "the leader's database with its schema in place; StorageError (RuntimeError) if it cannot be used",
+    )
+    register(
+        "leader.experiments",
+        "pio_leader.experiments",
+        help="Module: create, get, list_all, assign, unassign, add_note, notes, set_metadata, switch, current; "
+        "ExperimentInfo, ExperimentError (ValueError); inside the leader.database's connection",
+    )
+    register(
+        "leader.export",
+        "pio_leader.export",
+        help="Module: datasets() -> {name: Dataset}, count_rows(db, dataset, experiment, start, end, units), "
+        "export_experiment(db, datasets, experiment, output, *, fmt, start, end, units, progress) -> manifest",
+    )
+
+
+@hookimpl
 def register_commands(cli: Any) -> None:
     cli.add_lazy_command(
         "experiments",

@@ -12,9 +12,9 @@ from __future__ import annotations
 import itertools
 import logging
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import click
 import peewee
@@ -224,6 +224,50 @@ def open_leader_database(url: str | None = None) -> tuple[peewee.Database, list[
     table_sets = load_table_sets()
     ensure_schema(db, table_sets)
     return db, table_sets
+
+
+# ---------------------------------------------------------------------------- the leader.database service
+class LeaderDatabase(NamedTuple):
+    """What the ``leader.database`` service returns."""
+
+    db: peewee.Database  # connections open lazily, one per thread: ``with db.connection_context(): ...``
+    where: str  # the database's URL, its password hidden
+    postgres: bool  # PostgreSQL (bound parameters are %s) rather than SQLite (?)
+
+
+def leader_database(tables: Mapping[str, Any] | None = None, *, plugin: str = "") -> LeaderDatabase:
+    """The ``leader.database`` service: the leader's database (``[leader] database_url``), schema in place.
+
+    ``tables=None``: every registered table set is created or migrated and bound (what
+    ``mqtt_to_db`` stores, and the experiments' tables the ``leader.experiments`` functions use).
+    ``tables={name: (models, parsers[, migrations])}`` (what a ``register_tables`` target returns):
+    only those sets, their models bound to this database; for a plugin that keeps its own tables
+    in the leader's database (``plugin`` names it in schema errors).
+
+    Raises :class:`StorageError` (a ``RuntimeError``) with the reason when the database cannot be
+    opened or its schema cannot be used.
+    """
+    url = database_url()
+    where = _without_password(url)
+    try:
+        if tables is None:
+            db, _ = open_leader_database(url)
+        else:
+            db = open_database(url)
+            ensure_schema(db, [table_set_from(name, result, plugin=plugin) for name, result in tables.items()])
+    except peewee.DatabaseError as e:
+        raise StorageError(f"the leader's database ({where}): {type(e).__name__}: {e}") from e
+    return LeaderDatabase(db, where, is_postgres(db))
+
+
+def _without_password(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.netloc.rpartition('@')[2]}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 # ---------------------------------------------------------------------------- inserting
