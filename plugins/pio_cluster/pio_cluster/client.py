@@ -82,7 +82,7 @@ class ClusterClient:
 
     def _on_reply(self, message: Message) -> None:
         try:
-            reply = Reply.parse(message.payload, self.secret)
+            reply = Reply.parse(bytes(message.payload), self.secret)
         except Refused:
             return
         arrived = time.time()
@@ -134,6 +134,20 @@ class ClusterClient:
         timely = reply.action == "status" and reply.clock == reply.clock  # other actions answer when done
         offset = reply.clock - (sent_at + received) / 2 if timely else None
         return UnitResult(unit, OK if reply.ok else FAILED, reply.detail, reply.data, received - sent_at, offset)
+
+
+def send(units: Iterable[str], action: str, args: dict[str, Any] | Callable[[str], dict[str, Any]],
+         timeout_s: float = 30.0) -> list[UnitResult]:
+    """The ``cluster.send`` service: send ``action`` from this leader to every unit's agent, wait for the answers.
+
+    One connection, closed after; ``args`` may be per unit (a function of the unit's name); the
+    actions and their arguments are the agent's (docs/cluster.md). One :class:`UnitResult` per unit,
+    in order (``ok``, ``status`` ok|failed|unreachable, ``detail``, ``data``). Raises
+    :class:`ClusterError` (a ``RuntimeError``) when nothing can be sent (not the leader, no secret,
+    no broker).
+    """
+    with ClusterClient() as cluster:
+        return cluster.send(units, action, args, timeout_s)
 
 
 def summary(results: list[UnitResult]) -> str:

@@ -1,10 +1,11 @@
 """The leader's inventory of workers, stored in the leader's database.
 
 With pio-leader installed (``[cluster] inventory = auto`` or ``leader``) the tables live in its
-database (SQLite or PostgreSQL), created and migrated by its schema machinery: this plugin
-declares them through the kernel's ``register_tables`` hook (target :func:`tables`), so
-``pio db migrate`` and ``mqtt_to_db`` know them too. Without pio-leader (or with ``inventory =
-local``) they live in ``storage/cluster.sqlite`` in the data dir.
+database (SQLite or PostgreSQL), created and migrated by its schema machinery (its
+``leader.database`` service): this plugin declares them through the kernel's
+``register_tables`` hook (target :func:`tables`), so ``pio db migrate`` and ``mqtt_to_db`` know
+them too. Without pio-leader (or with ``inventory = local``) they live in
+``storage/cluster.sqlite`` in the data dir.
 
 :func:`tables` also gives ``mqtt_to_db`` parsers for the agent's command and reply topics: the
 leader's database keeps an audit log of every command and its outcome (never a command's
@@ -22,12 +23,14 @@ import peewee
 from peewee import BooleanField, TextField
 from pioreactor_kernel.config import get_config
 from pioreactor_kernel.names import Topic, validate_name
+from pioreactor_kernel.services import has_service, service
 from pioreactor_kernel.timestamps import current_utc_timestamp
 
 from .names import ALL_COMMANDS, ALL_REPLIES, SECTION
 
 logger = logging.getLogger("pioreactor.cluster.inventory")
 TABLE_SET = "cluster"
+LEADER_DATABASE = "leader.database"  # pio-leader's service (docs/leader-storage.md)
 LOCAL_FILE = "cluster.sqlite"
 
 
@@ -73,7 +76,7 @@ def _body(payload: bytes) -> dict[str, Any]:
 
 def parse_command(topic: Topic, payload: bytes) -> tuple:
     body = _body(payload)
-    args = body.get("args") if isinstance(body.get("args"), dict) else {}
+    args = body["args"] if isinstance(body.get("args"), dict) else {}
     summary = json.dumps({k: args[k] for k in SUMMARY_KEYS if k in args})[:500]
     return ("command", str(body["id"])[:64], topic.unit, str(body.get("issued_at", ""))[:40] or current_utc_timestamp(),
             str(body.get("action", ""))[:32], None, summary)
@@ -96,15 +99,14 @@ def open_inventory() -> tuple[peewee.Database, str]:
     if mode not in ("auto", "leader", "local"):
         raise InventoryError(f"[cluster] inventory = {mode!r}: expected auto, leader or local")
     if mode != "local":
-        storage = _leader_storage()
-        if storage is not None:
+        leader_database = _leader_database()
+        if leader_database is not None:
             try:
-                db = storage.open_database()
-                storage.ensure_schema(db, [storage.table_set_from(TABLE_SET, tables(), plugin="cluster")])
-            except (storage.StorageError, peewee.DatabaseError) as e:
+                opened = leader_database({TABLE_SET: tables()}, plugin="cluster")
+            except RuntimeError as e:  # the service's StorageError
                 raise InventoryError(f"the leader's database cannot hold the inventory: {e}") from None
-            db.bind(MODELS)
-            return db, f"the leader's database ({storage.database_url()})"
+            opened.db.bind(MODELS)
+            return opened.db, f"the leader's database ({opened.where})"
         if mode == "leader":
             raise InventoryError("[cluster] inventory = leader, but the pio-leader plugin is not installed or is disabled")
     from pioreactor_kernel.paths import sub_dir
@@ -117,18 +119,30 @@ def open_inventory() -> tuple[peewee.Database, str]:
     return db, str(path)
 
 
-def _leader_storage() -> Any:
-    from pioreactor_kernel.plugins import plugin_manager
-
-    info = plugin_manager().plugins.get("leader")
-    if info is None or info.status != "loaded":
+def _leader_database() -> Callable[..., Any] | None:
+    """pio-leader's ``leader.database`` service, or None without it (or when it cannot be imported)."""
+    if not has_service(LEADER_DATABASE):
         return None
     try:
-        from pio_leader import storage
-    except ImportError:
+        return service(LEADER_DATABASE)
+    except ImportError as e:
+        logger.warning("the %s service cannot be imported (%s): the inventory stays local", LEADER_DATABASE, e)
         return None
-    needed = ("open_database", "ensure_schema", "table_set_from", "database_url", "StorageError")
-    return storage if all(hasattr(storage, n) for n in needed) else None
+
+
+def list_workers() -> list[dict[str, Any]]:
+    """The ``cluster.workers`` service: every worker of the inventory, sorted by name.
+
+    Each is ``{"unit", "address", "active", "added_at", "last_seen_at"}`` (``address`` and
+    ``last_seen_at`` may be None; timestamps are ISO 8601 UTC). Raises :class:`InventoryError` (a
+    ``RuntimeError``) when the inventory cannot be opened.
+    """
+    inventory = Inventory()
+    try:
+        return [{"unit": w.unit, "address": w.address, "active": bool(w.active), "added_at": w.added_at,
+                 "last_seen_at": w.last_seen_at} for w in inventory.workers()]
+    finally:
+        inventory.close()
 
 
 class Inventory:

@@ -19,6 +19,16 @@ def register_tables(register: Any) -> None:
 
 
 @hookimpl
+def register_services(register: Any) -> None:
+    """What other plugins use of pio-cluster (docs/cluster.md, "Services"): the signatures are the contract."""
+    register("cluster.send", "pio_cluster.client:send",
+             help="send(units, action, args, timeout_s=30.0) -> [UnitResult]: a signed command to units' agents "
+             "and their answers; ClusterError (RuntimeError) if nothing can be sent")
+    register("cluster.workers", "pio_cluster.inventory:list_workers",
+             help="list_workers() -> [{unit, address, active, added_at, last_seen_at}]: the leader's inventory")
+
+
+@hookimpl
 def register_commands(cli: Any) -> None:
     cli.add_lazy_command("workers", "pio_cluster.workers_cli:workers",
                          help="The leader's inventory of workers: discover, add, remove, list, status")
