@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request, session
 from pioreactor_kernel.names import validate_name
+from pioreactor_kernel.services import has_service, service
 
 from . import __version__, auth
 from .commands import CommandError
@@ -129,10 +130,9 @@ def unit_names(experiment: str) -> tuple[list[str], list[str]]:
     """(every unit the cluster knows, sorted: their order fixes their colours; those assigned to ``experiment``)."""
     c = ctx()
     assigned: list[str] = []
-    if c.store.available:
+    if c.store.available and has_service("leader.experiments"):
         try:
-            from pio_leader import experiments as ex
-
+            ex = service("leader.experiments")
             with c.store.db.connection_context():
                 assigned = ex.get(experiment).units
         except Exception:  # noqa: BLE001 - an experiment not in the database yet

@@ -9,21 +9,33 @@ from typing import Any
 
 from flask import Blueprint, jsonify, send_file
 from pioreactor_kernel import calibrations, registry
+from pioreactor_kernel.services import has_service, service
 
 from .api import body, ctx, fail, name_arg
 from .commands import CommandError
 from .config_edit import ConfigEditor
 from .exporter import Exports
+from .store import MISSING, StoreUnavailable, leader_service
 
 admin = Blueprint("admin", __name__, url_prefix="/api")
 
 
-def _experiments_module() -> Any:
-    c = ctx()
-    if not c.store.available:
-        raise CommandError(c.store.error or "no database", 503)
-    from pio_leader import experiments
+@admin.errorhandler(CommandError)
+def _command_error(e: CommandError) -> Any:
+    return fail(str(e), e.status)
 
+
+@admin.errorhandler(StoreUnavailable)
+def _store_missing(e: StoreUnavailable) -> Any:
+    return fail(str(e), 503)
+
+
+def _experiments_module() -> Any:
+    """pio-leader's ``leader.experiments`` service; 503 with the reason without it or its database."""
+    c = ctx()
+    experiments = leader_service("leader.experiments")
+    if not c.store.available:
+        raise StoreUnavailable(c.store.error or MISSING)
     return experiments
 
 
@@ -178,20 +190,14 @@ def plugins() -> Any:
 
 
 def inventory_workers() -> dict[str, dict[str, Any]]:
-    """pio-cluster's inventory of workers (empty without it): address, active, added, last seen."""
-    try:
-        from pio_cluster.inventory import Inventory
-    except ImportError:
+    """pio-cluster's inventory of workers (its ``cluster.workers`` service; empty without it)."""
+    if not has_service("cluster.workers"):
         return {}
     try:
-        inventory = Inventory()
+        workers = service("cluster.workers")()
     except Exception:  # noqa: BLE001 - no inventory yet: the units seen on MQTT still show
         return {}
-    try:
-        return {w.unit: {"address": w.address, "active": bool(w.active), "added_at": w.added_at,
-                         "last_seen_at": w.last_seen_at} for w in inventory.workers()}
-    finally:
-        inventory.close()
+    return {w["unit"]: {k: w[k] for k in ("address", "active", "added_at", "last_seen_at")} for w in workers}
 
 
 @admin.get("/cluster")

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pioreactor_kernel import names
+from pioreactor_kernel.services import has_service, service
 from pioreactor_kernel.settings import InvalidSetting, Setting
 
 from .catalog import Catalog
@@ -113,17 +114,14 @@ class Commands:
         return self._launch(experiment, unit, job, argv)
 
     def _remote(self, experiment: str, unit: str, job: str, options: dict[str, Any]) -> dict[str, Any]:
-        """Through the unit's agent (pio-cluster), which checks the options again and answers."""
-        try:
-            from pio_cluster.client import ClusterClient, ClusterError
-        except ImportError:
+        """Through the unit's agent (pio-cluster's ``cluster.send`` service), which checks the options again."""
+        if not has_service("cluster.send"):
             raise CommandError(f"{unit} is not this leader's unit ({self.local_unit}): starting jobs on other units "
-                               "needs the cluster agent (install pio-cluster)", 409) from None
+                               "needs the cluster agent (install pio-cluster)", 409)
         try:
-            with ClusterClient() as cluster:
-                [result] = cluster.send([unit], "run", {"job": job, "options": options, "experiment": experiment},
-                                        timeout_s=25.0)
-        except ClusterError as e:
+            [result] = service("cluster.send")([unit], "run", {"job": job, "options": options,
+                                                               "experiment": experiment}, timeout_s=25.0)
+        except RuntimeError as e:  # the service's ClusterError: nothing could be sent
             raise CommandError(str(e), 409) from None
         if not result.ok:
             raise CommandError(f"{unit}: {result.status}: {result.detail}", 502)

@@ -1,5 +1,6 @@
-"""Exports for the browser: pio-leader's streamed exporter (``pio export``) run in a thread, with
-progress, to a zip the browser downloads (CSV or Parquet, with pio-leader's manifest)."""
+"""Exports for the browser: pio-leader's streamed exporter (``pio export``, its ``leader.export``
+service) run in a thread, with progress, to a zip the browser downloads (CSV or Parquet, with
+pio-leader's manifest). Without pio-leader or its database every call answers 503 with why."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from .store import Store
+from .store import MISSING, Store, StoreUnavailable, leader_service
 
 KEEP_S = 3600
 FORMATS = ("csv", "parquet")
@@ -21,22 +22,20 @@ class Exports:
         self.jobs: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
-    def _available(self) -> dict[str, Any]:
+    def _export(self) -> Any:
+        """The ``leader.export`` service; :class:`StoreUnavailable` (503) without it or without the database."""
+        exports = leader_service("leader.export")
         if not self.store.available:
-            return {}
-        try:
-            from pio_leader.export import datasets
-            from pio_leader.storage import load_table_sets
-        except ImportError:
-            return {}
-        return datasets(load_table_sets())
+            raise StoreUnavailable(self.store.error or MISSING)
+        return exports
 
     def datasets(self) -> list[dict[str, Any]]:
         return [{"name": d.name, "columns": d.columns, "units": d.units}
-                for d in self._available().values() if self.store.table_exists(d.name)]
+                for d in self._export().datasets().values() if self.store.table_exists(d.name)]
 
     def start(self, experiment: str, names: list[str], fmt: str = "csv") -> dict[str, Any]:
-        known = self._available()
+        exports = self._export()
+        known = exports.datasets()
         unknown = [d for d in names if d not in known]
         if unknown:
             raise ValueError(f"unknown dataset(s) {', '.join(unknown)} (known: {', '.join(known) or 'none'})")
@@ -48,7 +47,7 @@ class Exports:
         with self._lock:
             self._expire()
             self.jobs[job_id] = job
-        threading.Thread(target=self._run, args=(job, [known[d] for d in names]), daemon=True).start()
+        threading.Thread(target=self._run, args=(exports, job, [known[d] for d in names]), daemon=True).start()
         return self.status(job_id) or {}
 
     def status(self, job_id: str) -> dict[str, Any] | None:
@@ -66,9 +65,7 @@ class Exports:
                     job["path"].unlink(missing_ok=True)
                 del self.jobs[job_id]
 
-    def _run(self, job: dict[str, Any], chosen: list[Any]) -> None:
-        from pio_leader.export import count_rows, export_experiment
-
+    def _run(self, exports: Any, job: dict[str, Any], chosen: list[Any]) -> None:
         def advance(rows: int) -> None:
             job["done_rows"] += rows
 
@@ -77,8 +74,8 @@ class Exports:
             self.directory.mkdir(parents=True, exist_ok=True)
             path = self.directory / f"{experiment}-{time.strftime('%Y%m%d-%H%M%S')}-{job['id'][:6]}.zip"
             with db.connection_context():
-                job["total_rows"] = sum(count_rows(db, d, experiment, None, None, ()) for d in chosen)
-                export_experiment(db, chosen, experiment, path, fmt=job["format"], progress=advance)
+                job["total_rows"] = sum(exports.count_rows(db, d, experiment) for d in chosen)
+                exports.export_experiment(db, chosen, experiment, path, fmt=job["format"], progress=advance)
             job["path"], job["file"], job["state"] = path, path.name, "done"
         except Exception as e:  # noqa: BLE001 - shown on the page
             job["state"], job["error"] = "failed", f"{type(e).__name__}: {e}"

@@ -2,6 +2,9 @@
 
 The UI works without pio-leader (live views only); pages that need history say how to get it.
 Reads go through short-lived connections so the web server's many threads leave none open.
+pio-leader is reached only through the services it registers (``leader.database``,
+``leader.experiments``, ``leader.export``), never by importing it: another plugin offering the
+same names would do.
 """
 
 from __future__ import annotations
@@ -11,8 +14,18 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from pioreactor_kernel.services import has_service, service
+
 logger = logging.getLogger("pioreactor.ui.store")
-MISSING = "history needs the leader's database: install pio-leader and run `pio run mqtt_to_db`"
+MISSING = ("pio-leader is not installed (or is disabled): history, experiments and export need the leader's "
+           "database (install pio-leader and run `pio run mqtt_to_db`)")
+
+
+def leader_service(name: str) -> Any:
+    """pio-leader's service ``name`` (docs/leader-storage.md); :class:`StoreUnavailable` (HTTP 503) without it."""
+    if not has_service(name):
+        raise StoreUnavailable(f"{MISSING}: no plugin offers the service {name!r}")
+    return service(name)
 
 
 class Store:
@@ -22,14 +35,12 @@ class Store:
         self.postgres = False
         self._lock = threading.Lock()
         self._tables: set[str] = set()
-        try:
-            from pio_leader.storage import is_postgres, open_leader_database
-        except ImportError:
+        if not has_service("leader.database"):
             self.error = MISSING
             return
         try:
-            self.db, _ = open_leader_database()
-            self.postgres = is_postgres(self.db)
+            opened = service("leader.database")()  # every registered table set's schema in place
+            self.db, self.postgres = opened.db, opened.postgres
             self.db.close()
         except Exception as e:  # noqa: BLE001 - a broken database must not stop the live UI
             self.error = f"the leader's database cannot be opened: {type(e).__name__}: {e}"
