@@ -113,8 +113,11 @@ def catalog(leader) -> dict:
     return body
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    # per module, not per session: while Playwright's sync API is started its asyncio loop counts as
+    # running in the main thread, and other suites run in the same pytest process after these
+    # (pio-cluster's zeroconf) would adopt that loop, which runs only while Playwright waits
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
