@@ -110,8 +110,19 @@ def run(name: str, job_class: Any, kwargs: dict[str, Any]) -> NoReturn:
         raise LaunchError(str(e)) from None
     if stop_requested:
         job.clean_up()
+    enable_gc()
     job.block_until_disconnected()
     exit_now()
+
+
+def enable_gc() -> None:
+    """The cyclic collector back on (entry.main turns it off for the start-up), with everything
+    made until now frozen: modules, classes and functions are never scanned again."""
+    import gc
+
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def fast_run(target: str, name: str, args: list[str]) -> bool:

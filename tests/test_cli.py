@@ -187,3 +187,33 @@ def test_the_fast_path_hands_anything_unusual_to_click(unit, with_test_plugins):
     r = pio("run", "counter", "--bogus", "1")
     assert r.returncode == 2 and "No such option '--bogus'" in r.stderr
     assert "--target-rpm" in pio("run", "counter", "--help").stdout
+
+
+def test_a_started_job_runs_with_the_cyclic_collector_on_and_its_start_up_frozen(unit, recorder):
+    """entry.main turns the collector off for the start-up; launch.run turns it back on (gc.freeze first)."""
+    import signal
+
+    (unit.plugins_dir / "gcjob.py").write_text(
+        "from pioreactor_kernel.plugins import hookimpl\n"
+        "@hookimpl\ndef register_jobs(register):\n    register('gc_probe', 'gc_probe_impl:Probe')\n"
+    )
+    (unit.data_dir / "gc_probe_impl.py").write_text(
+        "import gc, json\n"
+        "from pioreactor_kernel.job import BackgroundJob\n"
+        "from pioreactor_kernel.timing import RepeatedTimer\n"
+        "class Probe(BackgroundJob):\n    job_name = 'gc_probe'\n"
+        "    def __init__(self, **kw):\n        super().__init__(**kw)\n"
+        "        self.timer = RepeatedTimer(0.1, self._report).start()\n"
+        "    def _report(self):\n"
+        "        self.publish('gc', json.dumps([gc.isenabled(), gc.get_freeze_count() > 0]))\n"
+        "    def on_disconnected(self):\n        self.timer.cancel()\n"
+    )
+    env = {"PYTHONPATH": str(unit.data_dir)}
+    pio("version", check=True, env=env)  # indexes the jobs: `pio run` takes the fast path
+    proc = spawn_pio("run", "gc_probe", env=env)
+    try:
+        recorder.wait_for_value(f"{unit.base}/gc_probe/$state", "ready")
+        wait_for(lambda: recorder.last(f"{unit.base}/gc_probe/gc") == "[true, true]", what="gc on and frozen")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0, proc.stderr.read()
