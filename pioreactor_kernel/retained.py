@@ -97,32 +97,38 @@ def read_retained(address: Any, topic: str, timeout_s: float = 10.0) -> bytes | 
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.sendall(requests(topic, address.username, address.password))
-        value: bytes | None = None
-        buffer = b""
-        while True:
-            sock.settimeout(max(0.001, deadline - time.monotonic()))
+        value = _answer(sock, address, topic, deadline, timeout_s)
+        sock.sendall(b"\xe0\x00")  # DISCONNECT
+        return value
+    finally:
+        sock.close()
+
+
+def _answer(sock: socket.socket, address: Any, topic: str, deadline: float, timeout_s: float) -> bytes | None:
+    """Read up to PINGRESP: the payload of the last PUBLISH on the way, or None."""
+    where = f"the MQTT broker at {address.host}:{address.port}"
+    value: bytes | None = None
+    buffer = b""
+    while True:
+        sock.settimeout(max(0.001, deadline - time.monotonic()))
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            raise RetainedReadError(f"{where} did not answer within {timeout_s:g} s") from None
+        if not chunk:
+            raise RetainedReadError(f"{where} closed the connection (refused the client?)")
+        packets, buffer = parse(buffer + chunk)
+        for first, body in packets:
+            kind = first & 0xF0
             try:
-                chunk = sock.recv(65536)
-            except TimeoutError:
-                raise RetainedReadError(f"the MQTT broker at {address.host}:{address.port} did not answer "
-                                        f"within {timeout_s:g} s") from None
-            if not chunk:
-                raise RetainedReadError(f"the MQTT broker at {address.host}:{address.port} closed the connection "
-                                        "(refused the client?)")
-            packets, buffer = parse(buffer + chunk)
-            for first, body in packets:
-                kind = first & 0xF0
-                if kind == CONNACK and body[1:2] != b"\x00":
-                    raise RetainedReadError(f"the MQTT broker at {address.host}:{address.port} refused the "
-                                            f"connection (CONNACK code {body[1]})")
-                if kind == SUBACK and body[2:3] == b"\x80":
+                if kind == CONNACK and body[1] != 0:
+                    raise RetainedReadError(f"{where} refused the connection (CONNACK code {body[1]})")
+                if kind == SUBACK and body[2] == 0x80:
                     raise RetainedReadError(f"the MQTT broker refused a subscription to {topic}")
                 if kind == PUBLISH:
                     (n,) = struct.unpack_from("!H", body)
-                    offset = 2 + n + (2 if first & 0x06 else 0)  # a packet id only if QoS > 0
-                    value = body[offset:] or None
-                if kind == PINGRESP:
-                    sock.sendall(b"\xe0\x00")  # DISCONNECT
-                    return value
-    finally:
-        sock.close()
+                    value = body[2 + n + (2 if first & 0x06 else 0):] or None  # a packet id only if QoS > 0
+            except (IndexError, struct.error):
+                raise RetainedReadError(f"{where} sent a malformed packet") from None
+            if kind == PINGRESP:
+                return value
