@@ -15,7 +15,7 @@ _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 def since_timestamp(value: str, now: datetime | None = None) -> str:
     """``2h``, ``30m``, ``1d12h`` ago, or an ISO-8601 time, as a stored (canonical UTC) timestamp."""
-    from .streams import canonical_timestamp
+    from .stream_parsers import canonical_timestamp
 
     text = value.strip().lower()
     parts = _DURATION.findall(text)
