@@ -10,6 +10,14 @@ Buckets of a minute or more are built from per-minute min/max rollups kept in me
 per chart and kept up to date by small indexed queries per unit; finer buckets (windows under
 about half a day) are aggregated by SQL from the raw rows of each unit.
 
+The rollups are also saved in the data dir (``cache/ui-history/``, see ``rollup_cache``) after a
+build and then at most every ``persist_s``: a restarted server loads them and brings them up to date
+with the same indexed queries per unit (from each unit's newest minute folded in), instead of the
+aggregate over every row. A missing, damaged or outdated file (another format, another definition
+of the chart, a unit of the file no longer in the database) means the full build, as without it.
+In both cases rows that arrive later with a timestamp older than their unit's newest minute already
+folded in are not picked up (they are, at the next full build).
+
 Lines go out plain (``min``/``max`` lists) or packed (integer steps, see ``History.query``): the
 browser asks for a page's charts in one request and gets them packed (a 7-day overview of 16 units:
 ~30 ms of server CPU, ~110 KB gzip).
@@ -17,20 +25,25 @@ browser asks for a page's charts in one request and gets them packed (a 7-day ov
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import threading
 import time
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 
+from . import rollup_cache
 from .names import SETTINGS_HISTORY, Series
 from .store import Store
 
 LADDER_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 MAX_BUCKETS = 4000
+PERSIST_S = 300.0
+logger = logging.getLogger("pioreactor.ui.history")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -91,6 +104,15 @@ class _Track:
         self.mins[i], self.maxs[i] = lo, hi
         self.size = max(self.size, i + 1)
 
+    @classmethod
+    def restored(cls, start: int, mins: np.ndarray, maxs: np.ndarray) -> _Track:
+        track = cls(start)
+        track.size = len(mins)
+        track.mins = np.full(track.size + 1440, np.nan)  # a day to grow into
+        track.maxs = np.full(track.size + 1440, np.nan)
+        track.mins[: track.size], track.maxs[: track.size] = mins, maxs
+        return track
+
     def window_into(self, first_minute: int, lo_out: np.ndarray, hi_out: np.ndarray) -> None:
         """Copy the minutes from ``first_minute`` on into the (NaN-filled) rows given."""
         a, b = max(first_minute, self.start), min(first_minute + len(lo_out), self.start + self.size)
@@ -107,6 +129,9 @@ class _Rollup:
         self.built = False
         self.refreshed = 0.0
         self.lock = threading.Lock()
+        self.changed = False  # since the last save
+        self.saved = -math.inf  # time.monotonic() of the last save
+        self.save_lock = threading.Lock()  # one writer at a time
 
     def add(self, unit: str, split: Any, minute_text: str, lo: Any, hi: Any) -> None:
         if lo is None or hi is None:
@@ -117,31 +142,46 @@ class _Rollup:
         if track is None:
             track = self.tracks[key] = _Track(minute)
         track.put(minute, float(lo), float(hi))
+        self.changed = True
         self.units.add(unit)
         if minute_text > self.last_minute.get(unit, ""):
             self.last_minute[unit] = minute_text
 
 
 class History:
-    def __init__(self, store: Store, series: list[Series], refresh_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        series: list[Series],
+        refresh_s: float = 5.0,
+        cache_dir: Path | Literal[False] | None = None,
+        persist_s: float = PERSIST_S,
+    ) -> None:
+        """``cache_dir``: where rollups are saved (None: ``<data dir>/cache/ui-history``; False: nowhere)."""
         self.store = store
         self.series = {s.name: s for s in series}
         for s in series:
             check_identifiers(s)
         self.refresh_s = refresh_s
+        self.persist_s = persist_s
+        if cache_dir is None:
+            from pioreactor_kernel.paths import data_dir
+
+            cache_dir = data_dir() / "cache" / "ui-history"
+        self.cache_dir: Path | None = cache_dir or None
         self._rollups: dict[tuple[str, str], _Rollup] = {}
         self._lock = threading.Lock()
 
     def prewarm(self, experiment: str, known_units: set[str] | None = None) -> None:
         """Build every chart's rollups now (in a background thread at start), not on a user's first load."""
+        if self.cache_dir is not None:
+            rollup_cache.remove_stale_temporaries(self.cache_dir)
         for s in self.series.values():
             try:
                 if self.store.available and self.store.table_exists(s.table):
                     self._rollup(experiment, s, known_units or set())
             except Exception as e:  # noqa: BLE001 - the request path will report it
-                import logging
-
-                logging.getLogger("pioreactor.ui.history").warning("prewarming %s failed: %s", s.name, e)
+                logger.warning("prewarming %s failed: %s", s.name, e)
 
     # ------------------------------------------------------------------ SQL pieces
     def _source(self, s: Series) -> tuple[str, str, list[Any]]:
@@ -157,18 +197,98 @@ class History:
             rollup = self._rollups.setdefault((experiment, s.name), _Rollup())
         with rollup.lock:
             if not rollup.built:
-                value, extra, params = self._source(s)
-                split = s.split or "''"
-                sql = (
-                    f"SELECT pioreactor_unit, {split}, substr(timestamp, 1, 16) AS m, MIN({value}), MAX({value}) "
-                    f"FROM {s.table} WHERE experiment = ?{extra} GROUP BY pioreactor_unit, {split}, m"
-                )
-                for row in self.store.rows(sql, [experiment, *params]):
-                    rollup.add(*row)
-                rollup.built, rollup.refreshed = True, time.monotonic()
+                if not self._restore(experiment, s, rollup, known_units):
+                    value, extra, params = self._source(s)
+                    split = s.split or "''"
+                    sql = (
+                        f"SELECT pioreactor_unit, {split}, substr(timestamp, 1, 16) AS m, MIN({value}), "
+                        f"MAX({value}) FROM {s.table} WHERE experiment = ?{extra} GROUP BY pioreactor_unit, {split}, m"
+                    )
+                    for row in self.store.rows(sql, [experiment, *params]):
+                        rollup.add(*row)
+                    rollup.built, rollup.refreshed = True, time.monotonic()
             elif time.monotonic() - rollup.refreshed >= self.refresh_s:
                 self._refresh(experiment, s, rollup, known_units)
+            due = rollup.changed and time.monotonic() - rollup.saved >= self.persist_s
+        if due and self.cache_dir is not None and not rollup.save_lock.locked():
+            threading.Thread(
+                target=self._save_quietly, args=(experiment, s, rollup), name="ui-history-save", daemon=True
+            ).start()
         return rollup
+
+    # ------------------------------------------------------------------ on disk
+    def _fingerprint(self, s: Series) -> str:
+        value, extra, params = self._source(s)
+        return rollup_cache.fingerprint(s.table, value, extra, params, s.split or "", self.store.postgres)
+
+    def _restore(self, experiment: str, s: Series, rollup: _Rollup, known_units: set[str]) -> bool:
+        """Load the saved rollup and bring it up to date (under ``rollup.lock``); False: build it instead."""
+        if self.cache_dir is None:
+            return False
+        saved = rollup_cache.load(
+            rollup_cache.path_for(self.cache_dir, experiment, s.name),
+            experiment,
+            s.name,
+            self._fingerprint(s),
+        )
+        if saved is None:
+            return False
+        units = self._units(experiment, s)
+        if not saved.units <= units:  # a unit's rows are gone (the database was replaced or cleaned)
+            logger.info(
+                "rollup cache of %s/%s not used: its units are not all in the database", experiment, s.name
+            )
+            return False
+        rollup.tracks = {k: _Track.restored(start, lo, hi) for k, (start, lo, hi) in saved.tracks.items()}
+        rollup.units, rollup.last_minute = set(saved.units), dict(saved.last_minute)
+        rollup.built, rollup.saved, rollup.changed = True, time.monotonic(), False
+        self._refresh(experiment, s, rollup, known_units | units)
+        return True
+
+    def _units(self, experiment: str, s: Series) -> set[str]:
+        """The experiment's units in the chart's table, skipping from one to the next (index seeks, no scan)."""
+        sql = (
+            f"WITH RECURSIVE u(unit) AS (SELECT MIN(pioreactor_unit) FROM {s.table} WHERE experiment = ? "
+            f"UNION ALL SELECT (SELECT MIN(pioreactor_unit) FROM {s.table} WHERE experiment = ? "
+            "AND pioreactor_unit > u.unit) FROM u WHERE u.unit IS NOT NULL) SELECT unit FROM u WHERE unit IS NOT NULL"
+        )
+        return {row[0] for row in self.store.rows(sql, [experiment, experiment])}
+
+    def save(self, experiment: str | None = None) -> None:
+        """Save the built rollups (of ``experiment``, or all) now; for a server that stops, and tests."""
+        with self._lock:
+            rollups = [(e, name, r) for (e, name), r in self._rollups.items() if experiment in (None, e)]
+        for e, name, rollup in rollups:
+            if rollup.built and self.cache_dir is not None:
+                self._save(e, self.series[name], rollup)
+
+    def _save_quietly(self, experiment: str, s: Series, rollup: _Rollup) -> None:
+        try:
+            self._save(experiment, s, rollup)
+        except Exception as e:  # noqa: BLE001 - the next save tries again; the in-memory rollup is intact
+            logger.warning("saving the rollup of %s/%s failed: %s", experiment, s.name, e)
+
+    def _save(self, experiment: str, s: Series, rollup: _Rollup) -> None:
+        assert self.cache_dir is not None
+        with rollup.save_lock:
+            with rollup.lock:  # a copy (a few MB, ~ms): requests wait for it, not for the disk
+                tracks = {
+                    k: (t.start, t.mins[: t.size].copy(), t.maxs[: t.size].copy())
+                    for k, t in rollup.tracks.items()
+                }
+                header = {
+                    "experiment": experiment,
+                    "series": s.name,
+                    "fingerprint": self._fingerprint(s),
+                    "units": sorted(rollup.units),
+                    "last_minute": dict(rollup.last_minute),
+                }
+                rollup.changed, rollup.saved = False, time.monotonic()
+            try:
+                rollup_cache.save(rollup_cache.path_for(self.cache_dir, experiment, s.name), header, tracks)
+            except BaseException:
+                rollup.changed = True
+                raise
 
     def _refresh(self, experiment: str, s: Series, rollup: _Rollup, known_units: set[str]) -> None:
         """Re-aggregate each unit's minutes from its newest stored minute on (an indexed range)."""
