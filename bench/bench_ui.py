@@ -9,7 +9,9 @@
    document and every resource), long tasks (PerformanceObserver 'longtask': > 50 ms, > 100 ms, the
    longest) until then, the history request's timing (sent, answered, server wall and CPU time from
    its Server-Timing header), and whether every spike is still in the downsampled OD. The first load
-   after the server starts waits for its rollups; then --loads warm loads: median [min-max].
+   after the server starts (its saved rollups removed first) waits for the rollups' build; then
+   --loads warm loads: median [min-max]; then the server is restarted over the same data dir and the
+   first load after that waits for the rollups loaded from the cache the first server saved.
 2. Live: 16 units publishing every second into an open overview: JS heap after GC over time
    (bounded buffers: flat), and the page's main-thread CPU, live and idle.
 3. Fan-out: 16 units publishing every second to 20 connected Socket.IO clients: the server's
@@ -516,8 +518,25 @@ def fanout(url: str, cookie: str, port: int, ui_pid: int, clients: int, seconds:
     }
 
 
+def print_load(r: dict) -> None:
+    print(
+        f"   {r['label']:<48} drawn {r['drawn_ms']:>5} ms  {r['bytes'] / 1024:>4.0f} KiB  long tasks "
+        f">50 ms: {r['long_tasks_over_50ms']}, >100 ms: {r['tasks_over_100ms']}, longest "
+        f"{r['longest_task_ms']:>3} ms | html {r['html_ms']} ms, script {r['script_ms']} ms, history "
+        f"sent {r['history_sent_ms']} answered {r['history_answered_ms']} (server "
+        f"{r['history_server_ms']} ms, of which CPU {r['history_server_cpu_ms']} ms), first chart {r['first_chart_ms']} ms"
+    )
+
+
 def overview_part(
-    browser, url: str, cookie: str, end: float, spikes: dict[str, float], n: int, results: dict
+    browser,
+    url: str,
+    cookie: str,
+    end: float,
+    spikes: dict[str, float],
+    n: int,
+    results: dict,
+    restart: Any,
 ) -> None:
     print(
         f"==> 1. overview, 7-day window, 1400 px wide browser, {CHARTS} charts; a fresh browser context "
@@ -526,13 +545,7 @@ def overview_part(
     loads = [overview_load(browser, url, cookie, "first after server start (rollups being built)")]
     loads += [overview_load(browser, url, cookie, f"warm {i + 1}") for i in range(n)]
     for r in loads:
-        print(
-            f"   {r['label']:<48} drawn {r['drawn_ms']:>5} ms  {r['bytes'] / 1024:>4.0f} KiB  long tasks "
-            f">50 ms: {r['long_tasks_over_50ms']}, >100 ms: {r['tasks_over_100ms']}, longest "
-            f"{r['longest_task_ms']:>3} ms | html {r['html_ms']} ms, script {r['script_ms']} ms, history "
-            f"sent {r['history_sent_ms']} answered {r['history_answered_ms']} (server "
-            f"{r['history_server_ms']} ms, of which CPU {r['history_server_cpu_ms']} ms), first chart {r['first_chart_ms']} ms"
-        )
+        print_load(r)
     bad = [r["label"] for r in loads if any(not s.endswith(":ok") for s in r["statuses"])]
     if bad:
         print(f"!! charts without lines in {bad}: those times do not count")
@@ -568,6 +581,13 @@ def overview_part(
         f"({od['n']} buckets of {od['bucket_s']} s, {raw / 1024:.0f} KiB gzip)"
     )
     results["spikes_kept"] = f"{kept}/{len(spikes)}"
+    cookie, saved = restart()
+    print(f"   server restarted over the same data dir; saved rollups: {saved}")
+    again = overview_load(browser, url, cookie, "first after server restart (rollups from cache)")
+    print_load(again)
+    if any(not s.endswith(":ok") for s in again["statuses"]):
+        print(f"!! charts without lines after the restart: {again['statuses']}")
+    results["overview_after_restart"] = again
 
 
 def spread(values: list[float]) -> str:
@@ -623,30 +643,48 @@ def main() -> None:
         "PIO__mqtt__host": "127.0.0.1",
         "PIO__ui__password": PASSWORD,
     }
-    ui = subprocess.Popen(
-        [sys.executable, "-m", "pioreactor_kernel", "run", "ui", "--port", str(port), "--host", "127.0.0.1"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    results: dict = {}
-    try:
+    cache = data_dir / "cache" / "ui-history"
+    for old in cache.glob("*.npz") if "overview" in parts else ():
+        old.unlink()  # the first load after the start measures the build from the database
+
+    def start_ui() -> subprocess.Popen:
+        command = ["run", "ui", "--port", str(port), "--host", "127.0.0.1"]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pioreactor_kernel", *command],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 60
         while True:
             try:
                 urllib.request.urlopen(url + "/api/session", timeout=2)
-                break
+                return proc
             except OSError:
-                if time.monotonic() > deadline or ui.poll() is not None:
+                if time.monotonic() > deadline or proc.poll() is not None:
                     raise SystemExit("the UI server did not start") from None
                 time.sleep(0.2)
+
+    def restart() -> tuple[str, str]:
+        nonlocal ui
+        ui.terminate()
+        ui.wait(15)
+        files = sorted(cache.glob("*.npz"))
+        saved = f"{len(files)} files, {sum(f.stat().st_size for f in files) / 2**20:.1f} MiB"
+        ui = start_ui()
+        return login_cookie(url)[0], saved
+
+    url = f"http://127.0.0.1:{port}"
+    results: dict = {}
+    ui = start_ui()
+    try:
         cookie, _ = login_cookie(url)
         print(f"==> machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             if "overview" in parts:
-                overview_part(browser, url, cookie, end, spikes, args.loads, results)
+                overview_part(browser, url, cookie, end, spikes, args.loads, results, restart)
+                cookie, _ = login_cookie(url)
             if "live" in parts:
                 print(
                     f"==> 2. live: 16 units x 5 readings/s into an open overview (1 h window) for {args.live_s:g} s"

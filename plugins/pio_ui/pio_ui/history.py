@@ -90,7 +90,8 @@ class _Track:
         self.mins = np.full(1024, np.nan)
         self.maxs = np.full(1024, np.nan)
 
-    def put(self, minute: int, lo: float, hi: float) -> None:
+    def put(self, minute: int, lo: float, hi: float) -> bool:
+        """Set one minute; True if that changed it (a refresh reads each unit's newest minute again)."""
         if minute < self.start:
             shift = self.start - minute
             self.mins = np.concatenate([np.full(shift, np.nan), self.mins])
@@ -101,8 +102,11 @@ class _Track:
             grow = max(i + 1, 2 * len(self.mins)) - len(self.mins)
             self.mins = np.concatenate([self.mins, np.full(grow, np.nan)])
             self.maxs = np.concatenate([self.maxs, np.full(grow, np.nan)])
+        if i < self.size and self.mins[i] == lo and self.maxs[i] == hi:
+            return False
         self.mins[i], self.maxs[i] = lo, hi
         self.size = max(self.size, i + 1)
+        return True
 
     @classmethod
     def restored(cls, start: int, mins: np.ndarray, maxs: np.ndarray) -> _Track:
@@ -141,8 +145,8 @@ class _Rollup:
         track = self.tracks.get(key)
         if track is None:
             track = self.tracks[key] = _Track(minute)
-        track.put(minute, float(lo), float(hi))
-        self.changed = True
+        if track.put(minute, float(lo), float(hi)):
+            self.changed = True
         self.units.add(unit)
         if minute_text > self.last_minute.get(unit, ""):
             self.last_minute[unit] = minute_text
