@@ -73,4 +73,8 @@ class UIServer(BackgroundJob):
             server.server_close()
         ctx = self.__dict__.get("ctx")
         if ctx is not None:
+            try:
+                ctx.history.save()  # the next start reads only the minutes since, not every row
+            except Exception:  # noqa: BLE001 - a cache that cannot be written costs the next start time, nothing else
+                self.logger.warning("could not save the charts' rollups", exc_info=True)
             ctx.hub.stop()
