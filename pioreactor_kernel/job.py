@@ -1,8 +1,9 @@
 """BackgroundJob: the lifecycle every job shares, on MQTT.
 
 States ``init -> ready <-> sleeping -> disconnected``; ``lost`` is the last will, published by
-the broker when the process dies or hangs (keep-alive ``[mqtt] keepalive_s``, default 3 s:
-Mosquitto 2.0.11 checks keep-alives coarsely: a hung job is ``lost`` 7.6-8.6 s after it stops). Settings are declared once, as
+the broker when the process dies or hangs (keep-alive ``[mqtt] keepalive_s``, default 2 s;
+Mosquitto 2.0.11 checks keep-alives every 5 s: a hung job is ``lost`` 3-9 s after it stops,
+docs/kernel.md). Settings are declared once, as
 :class:`~pioreactor_kernel.settings.Setting` objects in ``published_settings``; assigning
 ``self.<setting> = value`` publishes it (retained), and ``.../<setting>/set`` changes it after
 validation, calling ``set_<setting>(value)`` when the job defines one. A refused value is logged

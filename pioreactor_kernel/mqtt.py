@@ -54,7 +54,7 @@ class Will(NamedTuple):
 class BrokerAddress(NamedTuple):
     host: str = "localhost"
     port: int = 1883
-    keepalive_s: int = 3
+    keepalive_s: int = 2
     username: str | None = None
     password: str | None = None
     max_offline_messages: int = 20_000
@@ -68,7 +68,7 @@ class BrokerAddress(NamedTuple):
         return cls(
             host=config.get("mqtt", "host", "localhost") or "localhost",
             port=config.getint("mqtt", "port", 1883) or 1883,
-            keepalive_s=config.getint("mqtt", "keepalive_s", 3) or 3,
+            keepalive_s=config.getint("mqtt", "keepalive_s", 2) or 2,
             username=config.get("mqtt", "username") or None,
             password=config.get("mqtt", "password") or None,
             max_offline_messages=config.getint("mqtt", "max_offline_messages", 20_000) or 20_000,

@@ -34,7 +34,7 @@ def config_defaults() -> dict[str, dict[str, str]]:
     from pioreactor_kernel.hardware.hwmap import DEFAULT_MAP
 
     return {
-        "mqtt": {"host": "localhost", "port": "1883", "keepalive_s": "3", "max_offline_messages": "20000"},
+        "mqtt": {"host": "localhost", "port": "1883", "keepalive_s": "2", "max_offline_messages": "20000"},
         "cluster": {"leader_name": "", "leader_address": ""},
         "logging": {"level": "INFO", "max_file_mb": "10", "backups": "5"},
         "plugins": {"disabled": ""},
