@@ -123,3 +123,31 @@ def pio(*args: str, env: dict[str, str] | None = None, timeout: float = 30, chec
 def spawn_pio(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "pioreactor_kernel", *args], env={**os.environ, **(env or {})},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def foreign_imports(source: str, own: str) -> list[str]:
+    """Every import of a ``pio_*`` package other than ``own`` in ``source``: statements, and
+    ``import_module``/``__import__`` of a literal name (plugins talk through services, not imports)."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        elif (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)
+              and isinstance(node.args[0].value, str)
+              and getattr(node.func, "attr", getattr(node.func, "id", None)) in ("import_module", "__import__")):
+            names = [node.args[0].value]
+        else:
+            continue
+        found += [f"line {node.lineno}: {name}" for name in names
+                  if name.split(".")[0].startswith("pio_") and name.split(".")[0] != own]
+    return sorted(found)
+
+
+def plugin_imports_of_others(package: Path) -> dict[str, list[str]]:
+    """``{module path: foreign_imports}`` for every module of the plugin package at ``package``."""
+    return {str(p.relative_to(package)): hits for p in sorted(package.rglob("*.py"))
+            if (hits := foreign_imports(p.read_text(), package.name))}

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import ast
 import sqlite3
 from pathlib import Path
 
@@ -11,42 +10,24 @@ import peewee
 import pytest
 from pioreactor_kernel.broker import free_port
 from pioreactor_kernel.services import has_service, service
+from pioreactor_kernel.testing import foreign_imports, plugin_imports_of_others
 
 OWN = "pio_leader"
 PACKAGE = Path(__file__).resolve().parents[1] / OWN
-
-
-def foreign_imports(source: str, own: str = OWN) -> list[str]:
-    """Every import of another ``pio_*`` package in ``source``: statements, and import_module/__import__ of a literal."""
-    found = []
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names = [node.module]
-        elif (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)
-              and isinstance(node.args[0].value, str)
-              and getattr(node.func, "attr", getattr(node.func, "id", None)) in ("import_module", "__import__")):
-            names = [node.args[0].value]
-        else:
-            continue
-        found += [f"line {node.lineno}: {name}" for name in names
-                  if name.split(".")[0].startswith("pio_") and name.split(".")[0] != own]
-    return sorted(found)
 
 
 def test_the_scan_sees_every_way_of_importing_a_plugin():
     source = ("import pio_cluster\nimport os, pio_ui.store as s\nfrom pio_cluster.inventory import x\n"
               "def f():\n    from pio_ui import app\n    return importlib.import_module('pio_cluster.client')\n"
               "from . import storage\nfrom pio_leader.storage import open_database\nimport pioreactor_kernel\n")
-    assert foreign_imports(source) == ["line 1: pio_cluster", "line 2: pio_ui.store", "line 3: pio_cluster.inventory",
+    assert foreign_imports(source, OWN) == ["line 1: pio_cluster", "line 2: pio_ui.store", "line 3: pio_cluster.inventory",
                                        "line 5: pio_ui", "line 6: pio_cluster.client"]
 
 
 def test_no_module_of_pio_leader_imports_another_plugin():
     sources = sorted(PACKAGE.rglob("*.py"))
     assert len(sources) > 10
-    found = {str(p.relative_to(PACKAGE)): hits for p in sources if (hits := foreign_imports(p.read_text()))}
+    found = plugin_imports_of_others(PACKAGE)
     assert not found, f"use pioreactor_kernel.services.service(<name>) instead: {found}"
 
 
