@@ -81,3 +81,21 @@ def login(page: Any, password: str = PASSWORD) -> None:
     page.get_by_role("button", name="Sign in").click()
     if password == PASSWORD:
         page.get_by_role("navigation", name="Pages").wait_for()
+
+
+def utc_stamp(t: float) -> str:
+    """A timestamp of the wire dialect for epoch seconds ``t``."""
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def insert_temperatures(store: Any, rows: list[tuple[str, float, float]], experiment: str = "e") -> None:
+    """Store ``(unit, epoch seconds, °C)`` rows in ``temperature_readings``, in one transaction (history tests)."""
+    with store.db.connection_context():
+        store.db.execute_sql("BEGIN")
+        store.db.cursor().executemany(
+            "INSERT INTO temperature_readings (experiment, pioreactor_unit, timestamp, temperature_c) VALUES (?, ?, ?, ?)",
+            [(experiment, u, utc_stamp(t), v) for u, t, v in rows],
+        )
+        store.db.execute_sql("COMMIT")

@@ -143,3 +143,21 @@ def page(browser, leader, request):
     assert not errors, f"JavaScript errors on the page: {errors}"
 
 
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """A fresh leader database for the history tests, through pio-ui's Store."""
+    from pioreactor_kernel import config, plugins
+
+    monkeypatch.setenv("PIO_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("PIO_LOAD_PLUGINS", raising=False)
+    plugins.reset_plugin_manager()
+    config._cached = None
+    from pio_ui.store import Store
+
+    s = Store()
+    assert s.available, s.error
+    yield s
+    plugins.reset_plugin_manager()
+    config._cached = None

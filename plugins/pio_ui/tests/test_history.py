@@ -4,46 +4,18 @@ from __future__ import annotations
 
 import math
 import random
-from datetime import UTC, datetime
 
 import pytest
-from pioreactor_kernel import config, plugins
 
 from pio_ui.history import History, bucket_width_s
 from pio_ui.names import BUILTIN_SERIES
+from pio_ui.testing import insert_temperatures
 
 pytest.importorskip("pio_leader", reason="history needs pio-leader's database")
 
 T0 = 1_790_000_000.0  # a whole minute
 
 
-def stamp(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("PIO_DATA_DIR", str(tmp_path))
-    monkeypatch.delenv("PIO_LOAD_PLUGINS", raising=False)
-    plugins.reset_plugin_manager()
-    config._cached = None
-    from pio_ui.store import Store
-
-    s = Store()
-    assert s.available, s.error
-    yield s
-    plugins.reset_plugin_manager()
-    config._cached = None
-
-
-def insert_temperatures(store, rows):
-    with store.db.connection_context():
-        store.db.execute_sql("BEGIN")
-        store.db.cursor().executemany(
-            "INSERT INTO temperature_readings (experiment, pioreactor_unit, timestamp, temperature_c) VALUES (?, ?, ?, ?)",
-            [("e", u, stamp(t), v) for u, t, v in rows],
-        )
-        store.db.execute_sql("COMMIT")
 
 
 def history(store, refresh_s=0.0):

@@ -4,47 +4,20 @@ and any doubt about the file means the full build, with the same answers."""
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
 
 import numpy as np
 import pytest
-from pioreactor_kernel import config, plugins
 from pioreactor_kernel.testing import wait_for
 
 from pio_ui import rollup_cache
 from pio_ui.history import History
 from pio_ui.names import BUILTIN_SERIES, Series
+from pio_ui.testing import insert_temperatures
 
 pytest.importorskip("pio_leader", reason="history needs pio-leader's database")
 
 T0 = 1_790_000_000.0  # a whole minute
 WEEK = (T0, T0 + 3 * 86400, 300)  # minute buckets: from the rollups
-
-
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("PIO_DATA_DIR", str(tmp_path))
-    monkeypatch.delenv("PIO_LOAD_PLUGINS", raising=False)
-    plugins.reset_plugin_manager()
-    config._cached = None
-    from pio_ui.store import Store
-
-    s = Store()
-    assert s.available, s.error
-    yield s
-    plugins.reset_plugin_manager()
-    config._cached = None
-
-
-def insert_temperatures(store, rows):
-    stamp = lambda t: datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # noqa: E731
-    with store.db.connection_context():
-        store.db.execute_sql("BEGIN")
-        store.db.cursor().executemany(
-            "INSERT INTO temperature_readings (experiment, pioreactor_unit, timestamp, temperature_c) VALUES (?, ?, ?, ?)",
-            [("e", u, stamp(t), v) for u, t, v in rows],
-        )
-        store.db.execute_sql("COMMIT")
 
 
 class Recording:
