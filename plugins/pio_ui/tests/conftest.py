@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from pioreactor_kernel.broker import free_port
+from pioreactor_kernel.pytest_plugin import reset_process_state
 from pioreactor_kernel.testing import running_broker, unit_env, wait_for
 
 from pio_ui.testing import CHROMIUM, CHROMIUM_ARGS, PASSWORD, Client
@@ -148,16 +149,35 @@ def page(browser, leader, request):
 @pytest.fixture
 def store(tmp_path, monkeypatch):
     """A fresh leader database for the history tests, through pio-ui's Store."""
-    from pioreactor_kernel import config, plugins
-
     monkeypatch.setenv("PIO_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("PIO_LOAD_PLUGINS", raising=False)
-    plugins.reset_plugin_manager()
-    config._cached = None
+    reset_process_state()
     from pio_ui.store import Store
 
     s = Store()
     assert s.available, s.error
     yield s
-    plugins.reset_plugin_manager()
-    config._cached = None
+    reset_process_state()
+
+
+@pytest.fixture
+def make_app(tmp_path, monkeypatch, broker):
+    """``make_app(**env)``: the real Flask app in this process, on a fresh data dir and the test broker."""
+    hubs = []
+
+    def make(**env: str):
+        monkeypatch.setenv("PIO_DATA_DIR", str(tmp_path))
+        monkeypatch.setenv("PIO__mqtt__port", str(broker.port))
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        reset_process_state()
+        from pio_ui.app import create_app
+
+        flask_app, _, ctx = create_app(password="right-password")
+        hubs.append(ctx.hub)
+        return flask_app
+
+    yield make
+    for hub in hubs:
+        hub.stop()
+    reset_process_state()

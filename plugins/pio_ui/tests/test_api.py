@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from pioreactor_kernel import config, plugins
 
 from pio_ui.testing import PASSWORD, need_job
 
@@ -97,19 +96,8 @@ def test_no_secrets_in_pages_and_masked_secrets_are_kept_on_save(leader):
 
 
 @pytest.fixture
-def app(tmp_path, monkeypatch, broker):
-    monkeypatch.setenv("PIO_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("PIO__mqtt__port", str(broker.port))
-    monkeypatch.setenv("PIO__ui__login_failures_per_minute", "3")
-    plugins.reset_plugin_manager()
-    config._cached = None
-    from pio_ui.app import create_app
-
-    flask_app, _, ctx = create_app(password="right-password")
-    yield flask_app
-    ctx.hub.stop()
-    plugins.reset_plugin_manager()
-    config._cached = None
+def app(make_app):
+    return make_app(PIO__ui__login_failures_per_minute="3")
 
 
 def test_failed_logins_are_rate_limited_per_address(app):

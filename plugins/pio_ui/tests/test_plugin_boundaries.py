@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pioreactor_kernel import config, plugins
 from pioreactor_kernel.testing import foreign_imports, plugin_imports_of_others
 
 OWN = "pio_ui"
@@ -29,21 +28,9 @@ def test_no_module_of_pio_ui_imports_another_plugin():
 
 
 @pytest.fixture
-def app_without_leader(tmp_path, monkeypatch, broker):
+def app_without_leader(make_app):
     """The real app in this process, with the leader and cluster plugins disabled as a user would."""
-    monkeypatch.setenv("PIO_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("PIO__mqtt__port", str(broker.port))
-    monkeypatch.setenv("PIO_UNIT", "leader")
-    monkeypatch.setenv("PIO_DISABLE_PLUGINS", "leader,cluster")
-    plugins.reset_plugin_manager()
-    config._cached = None
-    from pio_ui.app import create_app
-
-    flask_app, _, ctx = create_app(password="right-password")
-    yield flask_app
-    ctx.hub.stop()
-    plugins.reset_plugin_manager()
-    config._cached = None
+    return make_app(PIO_UNIT="leader", PIO_DISABLE_PLUGINS="leader,cluster")
 
 
 def test_without_pio_leader_experiments_and_export_answer_503_saying_so(app_without_leader):
