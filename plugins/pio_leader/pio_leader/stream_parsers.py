@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 from pioreactor_kernel.names import Topic
@@ -160,14 +162,18 @@ def parse_ods(topic: Topic, payload: bytes) -> list[tuple]:
     return [_od_row(topic, r) for r in _decode_ods(payload).ods.values()]
 
 
-def parse_growth_rate(topic: Topic, payload: bytes) -> tuple:
-    r = _decode_growth(payload)
-    return (topic.experiment, topic.unit, canonical_timestamp(r.timestamp), r.growth_rate)
+def _one_value(decode: Callable[[bytes], Any], field: str) -> Callable[[Topic, bytes], tuple]:
+    """The parser of a ``{"<field>": <number>, "timestamp": "..."}`` stream: (experiment, unit, timestamp, value)."""
+
+    def parse(topic: Topic, payload: bytes) -> tuple:
+        r = decode(payload)
+        return (topic.experiment, topic.unit, canonical_timestamp(r.timestamp), getattr(r, field))
+
+    return parse
 
 
-def parse_od_filtered(topic: Topic, payload: bytes) -> tuple:
-    r = _decode_filtered(payload)
-    return (topic.experiment, topic.unit, canonical_timestamp(r.timestamp), r.od_filtered)
+parse_growth_rate = _one_value(_decode_growth, "growth_rate")
+parse_od_filtered = _one_value(_decode_filtered, "od_filtered")
 
 
 def parse_dosing_event(topic: Topic, payload: bytes) -> tuple:
@@ -184,14 +190,8 @@ def parse_dosing_event(topic: Topic, payload: bytes) -> tuple:
     )
 
 
-def parse_temperature(topic: Topic, payload: bytes) -> tuple:
-    r = _decode_temperature(payload)
-    return (topic.experiment, topic.unit, canonical_timestamp(r.timestamp), r.temperature)
-
-
-def parse_measured_rpm(topic: Topic, payload: bytes) -> tuple:
-    r = _decode_rpm(payload)
-    return (topic.experiment, topic.unit, canonical_timestamp(r.timestamp), r.measured_rpm)
+parse_temperature = _one_value(_decode_temperature, "temperature")
+parse_measured_rpm = _one_value(_decode_rpm, "measured_rpm")
 
 
 def parse_led_change(topic: Topic, payload: bytes) -> tuple:
