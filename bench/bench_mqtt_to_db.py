@@ -40,20 +40,8 @@ import time
 from pathlib import Path
 
 from pioreactor_kernel.broker import Broker, free_port
+from pioreactor_kernel.retained import mqtt_packet, mqtt_string
 from pioreactor_kernel.testing import spawn_pio, unit_env
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n % 128, n // 128
-        out.append(byte | 0x80 if n else byte)
-        if not n:
-            return bytes(out)
-
-
-def _utf8(s: bytes) -> bytes:
-    return struct.pack("!H", len(s)) + s
 
 
 def od_stamp(unit_index: int, i: int) -> str:
@@ -79,17 +67,17 @@ def publish(port: int, unit_index: int, count: int, window: int = 2000, batch: i
 
     The packets are built before connecting: a unit's publishing cost is not what is measured.
     """
-    topic = _utf8(f"pioreactor/unit{unit_index}/bench/od_reading/od1".encode())
+    topic = mqtt_string(f"pioreactor/unit{unit_index}/bench/od_reading/od1".encode())
     packets = []
     for i in range(count):
         body = topic + struct.pack("!H", i % 65535 + 1) + od_payload(unit_index, i)
-        packets.append(b"\x32" + _varint(len(body)) + body)
+        packets.append(mqtt_packet(0x32, body))
     sock = socket.create_connection(("127.0.0.1", port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     body = (
-        _utf8(b"MQTT") + bytes([4, 0x02]) + struct.pack("!H", 60) + _utf8(f"bench-pub-{unit_index}".encode())
+        mqtt_string(b"MQTT") + bytes([4, 0x02]) + struct.pack("!H", 60) + mqtt_string(f"bench-pub-{unit_index}".encode())
     )
-    sock.sendall(b"\x10" + _varint(len(body)) + body)
+    sock.sendall(mqtt_packet(0x10, body))
     assert sock.recv(4)[:2] == b"\x20\x02"
     acked = [0]
     progress = threading.Condition()

@@ -30,29 +30,37 @@ class RetainedReadError(ConnectionError):
     pass
 
 
-def _string(value: str | bytes) -> bytes:
+# The MQTT encodings our own small clients share (this lookup, the leader's writer, the ingest benchmark).
+def mqtt_string(value: str | bytes) -> bytes:
+    """A UTF-8 string as MQTT writes it: two bytes of length, then the bytes."""
     data = value.encode("utf-8") if isinstance(value, str) else value
     return struct.pack("!H", len(data)) + data
 
 
-def _packet(first_byte: int, body: bytes) -> bytes:
-    length, n = bytearray(), len(body)
+def varint(n: int) -> bytes:
+    """MQTT's variable byte integer (remaining lengths, MQTT 5 property lengths)."""
+    out = bytearray()
     while True:
         n, digit = divmod(n, 128)
-        length.append(digit | (0x80 if n else 0))
+        out.append(digit | (0x80 if n else 0))
         if not n:
-            return bytes([first_byte]) + bytes(length) + body
+            return bytes(out)
+
+
+def mqtt_packet(first_byte: int, body: bytes) -> bytes:
+    """A control packet: its first byte, the remaining length, the body."""
+    return bytes([first_byte]) + varint(len(body)) + body
 
 
 def requests(topic: str, username: str | None = None, password: str | None = None, keepalive_s: int = 10) -> bytes:
     """CONNECT, SUBSCRIBE (packet id 1, QoS 0) and PINGREQ, as bytes."""
     flags = 0x02 | (0x80 if username else 0) | (0x40 if username and password else 0)
-    connect = _string("MQTT") + bytes([4, flags]) + struct.pack("!H", keepalive_s)
-    connect += _string(f"pio-lookup-{os.getpid()}-{os.urandom(3).hex()}")
+    connect = mqtt_string("MQTT") + bytes([4, flags]) + struct.pack("!H", keepalive_s)
+    connect += mqtt_string(f"pio-lookup-{os.getpid()}-{os.urandom(3).hex()}")
     if username:
-        connect += _string(username) + (_string(password) if password else b"")
-    subscribe = struct.pack("!H", 1) + _string(topic) + b"\x00"
-    return _packet(0x10, connect) + _packet(0x82, subscribe) + b"\xc0\x00"
+        connect += mqtt_string(username) + (mqtt_string(password) if password else b"")
+    subscribe = struct.pack("!H", 1) + mqtt_string(topic) + b"\x00"
+    return mqtt_packet(0x10, connect) + mqtt_packet(0x82, subscribe) + b"\xc0\x00"
 
 
 def parse(data: bytes) -> tuple[list[tuple[int, bytes]], bytes]:

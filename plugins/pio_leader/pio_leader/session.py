@@ -25,6 +25,7 @@ import threading
 import time
 
 from pioreactor_kernel.mqtt import BrokerAddress
+from pioreactor_kernel.retained import mqtt_packet, mqtt_string, varint
 
 
 class ConnectionLost(ConnectionError):
@@ -35,20 +36,7 @@ Inbox = dict[bytes, list[bytes]]
 """topic -> payloads, in arrival order within the topic (the order of the topics does not matter)."""
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n % 128, n // 128
-        out.append(byte | 0x80 if n else byte)
-        if not n:
-            return bytes(out)
-
-
 _PUBACK = b"\x40\x02"  # PUBACK, remaining length 2: the packet id follows (reason code 0 omitted)
-
-
-def _utf8(s: bytes) -> bytes:
-    return struct.pack("!H", len(s)) + s
 
 
 class PersistentSession:
@@ -106,18 +94,18 @@ class PersistentSession:
         )
         flags = (0x80 if a.username else 0) | (0x40 if a.username and a.password else 0)  # clean start: off
         body = (
-            _utf8(b"MQTT")
+            mqtt_string(b"MQTT")
             + bytes([5, flags])
             + struct.pack("!H", a.keepalive_s)
-            + _varint(len(props))
+            + varint(len(props))
             + props
-            + _utf8(self.client_id.encode())
+            + mqtt_string(self.client_id.encode())
         )
         if a.username:
-            body += _utf8(a.username.encode())
+            body += mqtt_string(a.username.encode())
             if a.password:
-                body += _utf8(a.password.encode())
-        self._send(b"\x10" + _varint(len(body)) + body)
+                body += mqtt_string(a.password.encode())
+        self._send(mqtt_packet(0x10, body))
         deadline = time.monotonic() + timeout_s
         connack = self._await(0x20, deadline)
         if len(connack) < 2 or connack[1] >= 0x80:
@@ -129,9 +117,9 @@ class PersistentSession:
             )
         self.session_present = bool(connack[0] & 1)
         # QoS 1, retain handling 1: retained messages only when the subscription is new
-        entries = b"".join(_utf8(f.encode()) + b"\x11" for f in self.filters)
+        entries = b"".join(mqtt_string(f.encode()) + b"\x11" for f in self.filters)
         body = struct.pack("!H", 1) + b"\x00" + entries
-        self._send(b"\x82" + _varint(len(body)) + body)
+        self._send(mqtt_packet(0x82, body))
         suback = self._await(0x90, deadline)
         refused = [f for f, code in zip(self.filters, suback[3:], strict=False) if code >= 0x80]
         if refused:
