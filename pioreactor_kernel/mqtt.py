@@ -155,7 +155,7 @@ class MQTTClient:
             self._started = True
             self._client.connect_async(self.address.host, self.address.port, keepalive=self.address.keepalive_s)
             self._client.loop_start()
-        if not self._wait_ready(timeout_s):
+        if not self._await(self._ready, timeout_s):
             if not self._connected_once.is_set():
                 self.disconnect()
                 raise BrokerUnavailable(
@@ -198,10 +198,6 @@ class MQTTClient:
         if self._started:
             self._client.loop_stop()
         self._ready.clear()
-
-    def _wait_ready(self, timeout_s: float) -> bool:
-        """Wait until connected with every subscription granted; False after ``timeout_s``."""
-        return self._await(self._ready, timeout_s)
 
     def _await(self, event: threading.Event, timeout_s: float) -> bool:
         """Wait for an answer of the broker (``event`` set by the network thread); False on timeout.
@@ -273,7 +269,7 @@ class MQTTClient:
         if self._client.is_connected():
             self._ready.clear()
             self._send_subscribe(filters)
-            if not self._wait_ready(timeout_s):
+            if not self._await(self._ready, timeout_s):
                 raise BrokerUnavailable(f"subscription to {filters} not granted: {self._refused or 'no answer'}")
 
     def unsubscribe(self, topic_filter: str) -> None:
