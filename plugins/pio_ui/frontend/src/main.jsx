@@ -19,8 +19,9 @@ function lazyPage(load, name) {
     (e) => { failed = e.message; loading = null; }));
   function LazyPage(props) {
     const [, setTick] = useState(0);
+    const shown = Page;  // what this render had: the chunk may arrive before the effect runs
     useEffect(() => {
-      if (Page) return undefined;
+      if (shown) return undefined;
       let live = true;
       fetchPage().then(() => live && setTick((t) => t + 1));
       return () => { live = false; };
