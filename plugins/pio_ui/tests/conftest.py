@@ -122,8 +122,6 @@ def browser():
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
-    # a page on a loaded 2-core CI machine may take more than expect()'s default 5 s to show
-    sync_api.expect.set_options(timeout=15_000)
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
